@@ -1,0 +1,231 @@
+"""The softmax cross-entropy kernel, written once for both backends.
+
+One pass over the logits computes the loss *and* its closed-form gradient, block of rows by block
+of rows, so that the intermediate ``exp(z - max)`` stays in cache and is turned into the gradient
+in place (the trick fused GPU kernels use). Every row ``m`` is an instance of
+
+    loss_m = sum_c a_mc (logsumexp(z_m) - z_mc)        grad_m = S_m softmax(z_m) - a_m,
+
+where ``S_m = sum_c a_mc`` and the coefficients ``a`` encode the target, the class weights and
+label smoothing exactly as ``torch.nn.functional.cross_entropy`` defines them:
+
+* class index ``y`` without smoothing: ``a = w_y onehot(y)``;
+* class index with smoothing ``eps``: ``a = (1 - eps) w_y onehot(y) + (eps / C) w``;
+* class probabilities ``t``: ``a = w * ((1 - eps) t + eps / C)``.
+
+Rows whose target is ``ignore_index`` get ``a = 0``. The arithmetic uses only functions that NumPy
+and torch spell the same way (``xp.exp(x, out=x)``, ``xp.amax(x, axis=1, keepdims=True)``, ...);
+the little that differs is behind :class:`Ops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import _validation as v
+from ._reduction import mean_scale, reduce
+
+
+@dataclass(frozen=True)
+class Ops:
+    """What the kernel needs from an array library beyond the functions both spell alike."""
+
+    xp: Any  #: the module: numpy or torch
+    arange: Callable[[int, Any], Any]  #: arange(n, like)
+    empty: Callable[[tuple[int, ...], Any, Any], Any]  #: empty(shape, dtype, like)
+    astype: Callable[[Any, Any], Any]  #: astype(x, dtype), no copy when already that dtype
+    block_elements: Callable[[Any], int]  #: elements per block of rows, for this array's device
+    compute_dtype: Callable[[Any], Any]  #: the dtype to compute in for an input dtype
+    moveaxis: Callable[[Any, int, int], Any]  #: moveaxis(x, source, destination), a view
+    contiguous: Callable[[Any], Any]  #: a C-contiguous copy, or x itself if it already is one
+
+
+@dataclass
+class Rows:
+    """Targets and weights resolved per row, before the pass over the logits."""
+
+    coeff_sum_per_row: Any  #: w_y for class-index targets (0 where ignored); None for probabilities
+    denominator: Any  #: what reduction="mean" divides by
+    valid: Any  #: bool per row, False where the target is ignore_index (None for probabilities)
+    safe_target: Any  #: class indices with ignored rows set to 0 (None for probabilities)
+
+
+def resolve_rows(
+    ops: Ops,
+    target: Any,
+    weight: Any,
+    ignore_index: int,
+    index_target: bool,
+    num_rows: int,
+    compute_dtype: Any,
+    like: Any,
+) -> Rows:
+    """Per-row weights and the mean's denominator, as torch defines them."""
+    xp = ops.xp
+    if not index_target:
+        return Rows(None, num_rows, None, None)
+    valid = target != ignore_index
+    safe = xp.where(valid, target, 0)
+    if weight is None:
+        w_row = ops.astype(valid, compute_dtype)
+    else:
+        w_row = ops.astype(weight, compute_dtype)[safe] * ops.astype(valid, compute_dtype)
+    return Rows(w_row, w_row.sum(), valid, safe)
+
+
+def loss_and_grad(
+    ops: Ops,
+    z: Any,
+    target: Any,
+    rows: Rows,
+    weight: Any,
+    label_smoothing: float,
+    compute_dtype: Any,
+    grad_scale: float | None,
+) -> tuple[Any, Any]:
+    """Per-row losses of the 2-D logits ``z`` (rows, C), and the gradient if ``grad_scale`` is set.
+
+    The gradient (of ``grad_scale`` times the summed losses) is written into a new array of ``z``'s
+    dtype; it is ``None`` when ``grad_scale`` is None.
+    """
+    xp = ops.xp
+    num_rows, num_classes = z.shape
+    losses = ops.empty((num_rows,), compute_dtype, z)
+    grad = None if grad_scale is None else ops.empty(tuple(z.shape), z.dtype, z)
+    same_dtype = z.dtype == compute_dtype
+    block = max(1, ops.block_elements(z) // max(num_classes, 1))
+    scratch = None
+    eps = label_smoothing
+    w = None if weight is None else ops.astype(weight, compute_dtype)
+    smooth_w = None
+    if eps > 0:
+        smooth_w = (w if w is not None else xp.ones_like(z[:1, :], dtype=compute_dtype)) * (
+            eps / num_classes
+        )
+        smooth_w = smooth_w.reshape(1, num_classes)
+    for start in range(0, num_rows, block):
+        stop = min(start + block, num_rows)
+        zb = ops.astype(z[start:stop], compute_dtype)
+        if grad is not None and same_dtype:
+            g = grad[start:stop]
+        else:
+            if scratch is None:
+                scratch = ops.empty((min(block, num_rows), num_classes), compute_dtype, z)
+            g = scratch[: stop - start]
+        m = xp.amax(zb, axis=1, keepdims=True)
+        xp.subtract(zb, m, out=g)
+        xp.exp(g, out=g)
+        s = xp.sum(g, axis=1, keepdims=True)
+        log_s = xp.log(s)[:, 0]
+        if rows.safe_target is not None and eps == 0:
+            # Hard labels: only the target logit enters the loss.
+            r = ops.arange(stop - start, zb)
+            y = rows.safe_target[start:stop]
+            w_row = rows.coeff_sum_per_row[start:stop]
+            losses[start:stop] = w_row * ((m[:, 0] - zb[r, y]) + log_s)
+            if grad is not None:
+                xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
+                g[r, y] -= w_row * grad_scale
+        else:
+            a = _coefficients(ops, zb, target, rows, start, stop, w, smooth_w, eps)
+            coeff_sum = xp.sum(a, axis=1)
+            # sum_c a_c (m - z_c), with 0 * inf = 0 for masked classes that carry no coefficient.
+            gap = xp.where(a != 0, (m - zb) * a, 0)
+            losses[start:stop] = xp.sum(gap, axis=1) + coeff_sum * log_s
+            if grad is not None:
+                xp.multiply(g, (coeff_sum * grad_scale)[:, None] / s, out=g)
+                g -= a * grad_scale
+        if grad is not None and not same_dtype:
+            grad[start:stop] = g
+    return losses, grad
+
+
+def _coefficients(
+    ops: Ops,
+    zb: Any,
+    target: Any,
+    rows: Rows,
+    start: int,
+    stop: int,
+    w: Any,
+    smooth_w: Any,
+    eps: float,
+) -> Any:
+    """The coefficient rows ``a`` of one block (see the module docstring)."""
+    xp = ops.xp
+    if rows.safe_target is not None:  # class indices with label smoothing
+        a = xp.zeros_like(zb) + smooth_w
+        r = ops.arange(stop - start, zb)
+        a[r, rows.safe_target[start:stop]] += (1 - eps) * rows.coeff_sum_per_row[start:stop]
+        return a * ops.astype(rows.valid[start:stop], zb.dtype)[:, None]
+    t = ops.astype(target[start:stop], zb.dtype)
+    a = t * (1 - eps) if eps > 0 else t
+    if w is not None:
+        a = a * w
+    if smooth_w is not None:
+        a = a + smooth_w
+    return a
+
+
+def softmax_cross_entropy(
+    ops: Ops,
+    logits: Any,
+    target: Any,
+    weight: Any,
+    ignore_index: object,
+    reduction: object,
+    label_smoothing: object,
+    kinds: tuple[str, str, str | None],
+    want_grad: bool,
+) -> tuple[Any, Any]:
+    """Validate, lay the classes out along the last axis, run the kernel, reduce.
+
+    ``kinds`` are the dtype kinds of (logits, target, weight). Returns ``(loss, grad)``: the loss
+    reduced as asked, in the logits' dtype, and the gradient of that loss (of the summed per-element
+    losses for ``reduction="none"``) with the logits' shape and dtype, or ``None``.
+    """
+    ignore_index = v.check_ignore_index(ignore_index)
+    reduction = v.check_reduction(reduction)
+    eps = v.check_label_smoothing(label_smoothing)
+    logits_kind, target_kind, weight_kind = kinds
+    class_axis, index_target = v.softmax_ce_target_kind(logits, logits_kind, target, target_kind)
+    num_classes = logits.shape[class_axis]
+    if weight is not None:
+        v.check_weight(weight, weight_kind or "o", num_classes)
+    if index_target:
+        v.check_class_indices(target, num_classes, ignore_index)
+
+    batch_shape = tuple(logits.shape[:class_axis]) + tuple(logits.shape[class_axis + 1 :])
+    if logits.ndim <= 2:
+        z = logits.reshape(-1, num_classes)
+        t = target.reshape(-1) if index_target else target.reshape(-1, num_classes)
+    else:  # (N, C, d1, ...) -> (N * d1 * ..., C)
+        z = ops.contiguous(ops.moveaxis(logits, 1, -1)).reshape(-1, num_classes)
+        t = (
+            target.reshape(-1)
+            if index_target
+            else (ops.contiguous(ops.moveaxis(target, 1, -1)).reshape(-1, num_classes))
+        )
+
+    cd = ops.compute_dtype(logits.dtype)
+    rows = resolve_rows(ops, t, weight, ignore_index, index_target, z.shape[0], cd, z)
+    scale = None
+    if want_grad:
+        scale = mean_scale(rows.denominator) if reduction == "mean" else 1.0
+    losses, grad = loss_and_grad(ops, z, t, rows, weight, eps, cd, scale)
+    if not bool(ops.xp.isfinite(losses).all()):
+        # Valid input gives finite losses, or +inf when a target class has logit -inf; find out
+        # which, reading the logits only now that something is off.
+        v.check_finite_logits(logits, "logits", allow_neg_inf=True)
+        v.check_not_all_masked(logits, class_axis)
+    loss = ops.astype(
+        reduce(losses.reshape(batch_shape), reduction, rows.denominator), logits.dtype
+    )
+    if grad is not None and logits.ndim > 2:
+        shape = (logits.shape[0], *logits.shape[2:], num_classes)
+        grad = ops.contiguous(ops.moveaxis(grad.reshape(shape), -1, 1))
+    elif grad is not None:
+        grad = grad.reshape(logits.shape)
+    return loss, grad

@@ -1,0 +1,47 @@
+"""How the NumPy backend turns arguments into arrays and picks the precision it computes in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _softmax_ce
+
+# Rows of this many elements (float32: 256 KiB) fit in a core's L2 cache with room to spare.
+_BLOCK_ELEMENTS = 1 << 16
+
+
+def as_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as an ndarray (lists and scalars accepted); never a copy of an ndarray."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
+    return arr
+
+
+def kind(x: np.ndarray) -> str:
+    """The dtype's kind as ce_lib._validation spells it."""
+    return {"f": "f", "i": "i", "u": "i", "b": "b", "c": "c"}.get(x.dtype.kind, "o")
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """Half precision is computed in float32 and rounded once at the end."""
+    return np.dtype(np.float32) if np.dtype(dtype).itemsize < 4 else np.dtype(dtype)
+
+
+OPS = _softmax_ce.Ops(
+    xp=np,
+    arange=lambda n, like: np.arange(n),
+    empty=lambda shape, dtype, like: np.empty(shape, dtype=dtype),
+    astype=lambda x, dtype: x.astype(dtype, copy=False),
+    block_elements=lambda like: _BLOCK_ELEMENTS,
+    compute_dtype=compute_dtype,
+    moveaxis=np.moveaxis,
+    contiguous=np.ascontiguousarray,
+)
