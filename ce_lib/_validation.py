@@ -115,7 +115,7 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 def check_broadcastable(x: Any, to_shape: tuple[int, ...], name: str, to_name: str) -> None:
     shape = tuple(x.shape)
     ok = len(shape) <= len(to_shape) and all(
-        s in (1, t) for s, t in zip(reversed(shape), reversed(to_shape))
+        s in (1, t) for s, t in zip(reversed(shape), reversed(to_shape), strict=False)
     )
     if not ok:
         raise ValueError(

@@ -1,0 +1,41 @@
+"""ce_lib's PyTorch backend: tensors in, tensors out, differentiable, on any device.
+
+Same names and semantics as :mod:`ce_lib.numpy`. The activations and
+``binary_cross_entropy(_with_logits)`` call PyTorch's own kernels after ce_lib's validation;
+``softmax_cross_entropy`` computes its gradient in the forward pass (see
+:func:`softmax_cross_entropy_value_and_grad`) and hands it to autograd.
+"""
+
+from .activations import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .gradients import (
+    binary_cross_entropy_with_logits_grad,
+    softmax_cross_entropy_grad,
+    softmax_cross_entropy_value_and_grad,
+    softmax_jacobian,
+)
+from .information import cross_entropy, entropy, kl_divergence
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    categorical_cross_entropy,
+    softmax_cross_entropy,
+)
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "categorical_cross_entropy",
+    "cross_entropy",
+    "entropy",
+    "kl_divergence",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "softmax",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+    "softmax_cross_entropy_value_and_grad",
+    "softmax_jacobian",
+]

@@ -1,0 +1,68 @@
+"""How the torch backend turns arguments into tensors and picks the precision it computes in."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .. import _softmax_ce
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def as_tensor(x: Any, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` as a tensor on ``like``'s device (array-likes accepted); never a copy of a tensor."""
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise TypeError
+        tensor = torch.as_tensor(arr)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a tensor or array-like, got {type(x).__name__}") from exc
+    return tensor if like is None else tensor.to(like.device)
+
+
+def kind(x: torch.Tensor) -> str:
+    """The dtype's kind as ce_lib._validation spells it."""
+    if x.dtype.is_floating_point:
+        return "f"
+    if x.dtype.is_complex:
+        return "c"
+    return "b" if x.dtype == torch.bool else "i"
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 and bfloat16 are computed in float32 and rounded once at the end."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _block_elements(like: torch.Tensor) -> int:
+    # On a CPU, blocks of rows that fit in cache; on an accelerator, one block: kernels are fast
+    # and launches are what costs.
+    return 1 << 17 if like.device.type == "cpu" else 1 << 62
+
+
+OPS = _softmax_ce.Ops(
+    xp=torch,
+    arange=lambda n, like: torch.arange(n, device=like.device),
+    empty=lambda shape, dtype, like: torch.empty(shape, dtype=dtype, device=like.device),
+    astype=lambda x, dtype: x.to(dtype),
+    block_elements=_block_elements,
+    compute_dtype=compute_dtype,
+    moveaxis=torch.movedim,
+    contiguous=lambda x: x.contiguous(),
+)
+
+
+def shares_doc(numpy_fn: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a torch function its NumPy twin's docstring: one semantics, written once."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__doc__ = numpy_fn.__doc__
+        return fn
+
+    return decorate

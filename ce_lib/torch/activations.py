@@ -1,0 +1,58 @@
+"""Softmax, log-softmax, log-sum-exp, sigmoid and log-sigmoid: PyTorch's own kernels, validated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .. import _validation as v
+from ..numpy import activations as _np
+from ._tensors import as_tensor, kind, shares_doc
+
+
+def _prepare(x: Any, name: str = "x") -> torch.Tensor:
+    t = as_tensor(x, name)
+    v.check_floating(kind(t), name, t.dtype)
+    return t
+
+
+def _explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:
+    """Valid input never gives NaN: if the result has one, say which input caused it."""
+    if bool(torch.isnan(result).any()):
+        v.check_no_nan(x, "x")
+        if axis is not None:
+            v.check_finite_logits(x, "x", allow_neg_inf=True)
+            v.check_not_all_masked(x, axis, "x")
+    return result
+
+
+@shares_doc(_np.logsumexp)
+def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> torch.Tensor:
+    t = _prepare(x)
+    return _explain_nan(torch.logsumexp(t, dim=axis, keepdim=keepdims), t, None)
+
+
+@shares_doc(_np.log_softmax)
+def log_softmax(x: Any, axis: int = -1) -> torch.Tensor:
+    t = _prepare(x)
+    return _explain_nan(torch.log_softmax(t, dim=axis), t, axis)
+
+
+@shares_doc(_np.softmax)
+def softmax(x: Any, axis: int = -1) -> torch.Tensor:
+    t = _prepare(x)
+    return _explain_nan(torch.softmax(t, dim=axis), t, axis)
+
+
+@shares_doc(_np.sigmoid)
+def sigmoid(x: Any) -> torch.Tensor:
+    t = _prepare(x)
+    return _explain_nan(torch.sigmoid(t), t, None)
+
+
+@shares_doc(_np.log_sigmoid)
+def log_sigmoid(x: Any) -> torch.Tensor:
+    t = _prepare(x)
+    return _explain_nan(F.logsigmoid(t), t, None)

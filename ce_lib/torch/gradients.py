@@ -1,0 +1,76 @@
+"""Closed-form derivatives (torch backend): computed directly, no autograd involved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .. import _validation as v
+from .._reduction import mean_scale
+from ..numpy import gradients as _np
+from ._tensors import as_tensor, shares_doc
+from .activations import softmax
+from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward
+
+
+@shares_doc(_np.softmax_jacobian)
+def softmax_jacobian(logits: Any, axis: int = -1) -> torch.Tensor:
+    p = torch.movedim(softmax(logits, axis=axis), axis, -1)
+    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+
+
+@shares_doc(_np.softmax_cross_entropy_value_and_grad)
+def softmax_cross_entropy_value_and_grad(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    z = as_tensor(logits, "logits")
+    t = as_tensor(target, "target", z)
+    w = None if weight is None else as_tensor(weight, "weight", z)
+    return softmax_ce_forward(z.detach(), t.detach(), None if w is None else w.detach(),
+                              ignore_index, reduction, label_smoothing, want_grad=True)
+
+
+@shares_doc(_np.softmax_cross_entropy_grad)
+def softmax_cross_entropy_grad(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    return softmax_cross_entropy_value_and_grad(
+        logits, target, weight, ignore_index, reduction, label_smoothing
+    )[1]
+
+
+@shares_doc(_np.binary_cross_entropy_with_logits_grad)
+def binary_cross_entropy_with_logits_grad(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    pos_weight: Any = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    reduction = v.check_reduction(reduction)
+    with torch.no_grad():
+        z, t, w, dtype = _binary_args(logits, target, weight, "logits")
+        if not bool(torch.isfinite(z).all()):
+            v.check_finite_logits(z, "logits")
+        pw = _pos_weight(pos_weight, z)
+        sig = torch.sigmoid(z)
+        grad = sig - t if pw is None else (1 + (pw - 1) * t) * sig - pw * t
+        if w is not None:
+            grad = grad * w
+        shape = torch.broadcast_shapes(z.shape, () if w is None else w.shape,
+                                       () if pw is None else pw.shape)
+        grad = grad.expand(shape)
+        if reduction == "mean":
+            grad = grad * mean_scale(grad.numel())
+        return grad.to(dtype).contiguous()

@@ -1,0 +1,175 @@
+"""Binary, categorical and softmax cross-entropy losses (torch backend), all differentiable."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from .. import _softmax_ce
+from .. import _validation as v
+from .._reduction import mean_scale, reduce
+from ..numpy import losses as _np
+from ._tensors import OPS, as_tensor, compute_dtype, kind, shares_doc
+
+Reduction = Literal["mean", "sum", "none"]
+
+
+def _floating(x: Any, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    t = as_tensor(x, name, like)
+    v.check_floating(kind(t), name, t.dtype)
+    return t
+
+
+def _binary_args(
+    prediction: Any, target: Any, weight: Any, name: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.dtype]:
+    pred = _floating(prediction, name)
+    tgt = as_tensor(target, "target", pred)
+    v.check_binary_target(tgt, kind(tgt), pred, name)
+    cd = compute_dtype(pred.dtype)
+    w = None
+    if weight is not None:
+        w = _floating(weight, "weight", pred)
+        v.check_broadcastable(w, tuple(pred.shape), "weight", name)
+        v.check_no_nan(w, "weight")
+        w = w.to(cd)
+    return pred.to(cd), tgt.to(cd), w, pred.dtype
+
+
+@shares_doc(_np.binary_cross_entropy)
+def binary_cross_entropy(
+    probs: Any, target: Any, weight: Any = None, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    reduction = v.check_reduction(reduction)
+    p, t, w, dtype = _binary_args(probs, target, weight, "probs")
+    v.check_probabilities(p, "probs")
+    losses = F.binary_cross_entropy(p, t, reduction="none")
+    if w is not None:
+        losses = losses * w
+    return reduce(losses, reduction).to(dtype)
+
+
+def _pos_weight(pos_weight: Any, logits: torch.Tensor) -> torch.Tensor | None:
+    if pos_weight is None:
+        return None
+    pw = _floating(pos_weight, "pos_weight", logits)
+    v.check_broadcastable(pw, tuple(logits.shape), "pos_weight", "logits")
+    v.check_no_nan(pw, "pos_weight")
+    return pw.to(logits.dtype)
+
+
+@shares_doc(_np.binary_cross_entropy_with_logits)
+def binary_cross_entropy_with_logits(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    pos_weight: Any = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    reduction = v.check_reduction(reduction)
+    z, t, w, dtype = _binary_args(logits, target, weight, "logits")
+    pw = _pos_weight(pos_weight, z)
+    losses = F.binary_cross_entropy_with_logits(z, t, w, pos_weight=pw, reduction="none")
+    if not bool(torch.isfinite(losses).all()):
+        v.check_finite_logits(z, "logits")
+    return reduce(losses, reduction).to(dtype)
+
+
+@shares_doc(_np.categorical_cross_entropy)
+def categorical_cross_entropy(
+    probs: Any, target: Any, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    reduction = v.check_reduction(reduction)
+    p = _floating(probs, "probs")
+    v.check_distribution(p, "probs", p.element_size())
+    tgt = as_tensor(target, "target", p)
+    log_p = torch.log(p.to(compute_dtype(p.dtype))).clamp(min=_np.LOG_CLAMP)
+    if kind(tgt) == "i" and tuple(tgt.shape) == tuple(p.shape[:-1]):
+        v.check_class_indices(tgt, p.shape[-1], None)
+        losses = -torch.gather(log_p, -1, tgt.long().unsqueeze(-1)).squeeze(-1)
+    else:
+        if kind(tgt) not in ("f", "i", "b"):
+            raise TypeError(f"target must be numeric, got dtype {tgt.dtype}")
+        v.check_same_shape(p, tgt, "probs", "target")
+        v.check_probabilities(tgt, "target")
+        losses = -(tgt.to(log_p.dtype) * log_p).sum(-1)
+    return reduce(losses, reduction).to(p.dtype)
+
+
+def softmax_ce_forward(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+    ignore_index: object, reduction: object, label_smoothing: object, want_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss and closed-form gradient of ``softmax_cross_entropy``, outside autograd."""
+    with torch.no_grad():
+        return _softmax_ce.softmax_cross_entropy(
+            OPS, logits, target, weight, ignore_index, reduction, label_smoothing,
+            (kind(logits), kind(target), None if weight is None else kind(weight)), want_grad,
+        )
+
+
+class _SoftmaxCrossEntropy(torch.autograd.Function):
+    """Backward is the gradient computed (and saved) in the forward pass, as fused kernels do.
+
+    Only one logits-sized tensor is kept: the gradient itself. When the upstream gradient is 1
+    (``loss.backward()`` on a reduced loss) it is handed to autograd as it is, without a copy.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                ignore_index: int, reduction: str, label_smoothing: float) -> torch.Tensor:
+        loss, grad = softmax_ce_forward(
+            logits, target, weight, ignore_index, reduction, label_smoothing,
+            want_grad=ctx.needs_input_grad[0],
+        )
+        ctx.reduction = reduction
+        ctx.class_axis = 0 if logits.ndim == 1 else 1
+        ctx.smoothing = label_smoothing
+        ctx.save_for_backward(grad, logits, target, weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+        grad, logits, target, weight = ctx.saved_tensors
+        if ctx.reduction == "none":
+            upstream = grad_output.unsqueeze(ctx.class_axis)
+        else:
+            upstream = grad_output
+        grad_logits = None
+        if ctx.needs_input_grad[0]:
+            if ctx.reduction != "none" and bool(grad_output == 1):
+                grad_logits = grad
+            else:
+                grad_logits = grad * upstream.to(grad.dtype)
+        grad_target = None
+        if ctx.needs_input_grad[1]:  # probability targets: d loss / d t = -(1 - eps) w log p
+            log_p = torch.log_softmax(logits.to(compute_dtype(logits.dtype)), ctx.class_axis)
+            if weight is not None:
+                shape = [1] * logits.ndim
+                shape[ctx.class_axis] = -1
+                log_p = log_p * weight.to(log_p.dtype).reshape(shape)
+            scale = 1.0
+            if ctx.reduction == "mean":
+                scale = mean_scale(logits.numel() // logits.shape[ctx.class_axis])
+            grad_target = (-(1 - ctx.smoothing) * scale * log_p * upstream).to(target.dtype)
+        return grad_logits, grad_target, None, None, None, None
+
+
+@shares_doc(_np.softmax_cross_entropy)
+def softmax_cross_entropy(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    z = as_tensor(logits, "logits")
+    t = as_tensor(target, "target", z)
+    w = None if weight is None else as_tensor(weight, "weight", z)
+    if w is not None and w.requires_grad:
+        raise ValueError("weight must not require grad: gradients with respect to class weights "
+                         "are not supported")
+    return _SoftmaxCrossEntropy.apply(z, t, w, ignore_index, reduction, label_smoothing)
