@@ -40,6 +40,9 @@ class Ops:
     compute_dtype: Callable[[Any], Any]  #: the dtype to compute in for an input dtype
     moveaxis: Callable[[Any, int, int], Any]  #: moveaxis(x, source, destination), a view
     contiguous: Callable[[Any], Any]  #: a C-contiguous copy, or x itself if it already is one
+    row_sum: Callable[[Any], Any]  #: sums along axis 1, keeping it (shape (rows, 1))
+    map_blocks: Callable[[Callable[[int, int], None], int, int], None]
+    """map_blocks(run, num_rows, block) calls run(first, last) over ranges covering the rows."""
 
 
 @dataclass
@@ -88,57 +91,58 @@ def loss_and_grad(
     """Per-row losses of the 2-D logits ``z`` (rows, C), and the gradient if ``grad_scale`` is set.
 
     The gradient (of ``grad_scale`` times the summed losses) is written into a new array of ``z``'s
-    dtype; it is ``None`` when ``grad_scale`` is None.
+    dtype; it is ``None`` when ``grad_scale`` is None. Blocks of rows are independent, so
+    ``ops.map_blocks`` may process them on several threads; each row's result does not depend on
+    how rows are grouped.
     """
     xp = ops.xp
     num_rows, num_classes = z.shape
     losses = ops.empty((num_rows,), compute_dtype, z)
     grad = None if grad_scale is None else ops.empty(tuple(z.shape), z.dtype, z)
-    same_dtype = z.dtype == compute_dtype
+    in_place = grad is not None and z.dtype == compute_dtype
     block = max(1, ops.block_elements(z) // max(num_classes, 1))
-    scratch = None
     eps = label_smoothing
     w = None if weight is None else ops.astype(weight, compute_dtype)
     smooth_w = None
     if eps > 0:
-        smooth_w = (w if w is not None else xp.ones_like(z[:1, :], dtype=compute_dtype)) * (
-            eps / num_classes
-        )
-        smooth_w = smooth_w.reshape(1, num_classes)
-    for start in range(0, num_rows, block):
-        stop = min(start + block, num_rows)
-        zb = ops.astype(z[start:stop], compute_dtype)
-        if grad is not None and same_dtype:
-            g = grad[start:stop]
-        else:
-            if scratch is None:
-                scratch = ops.empty((min(block, num_rows), num_classes), compute_dtype, z)
-            g = scratch[: stop - start]
-        m = xp.amax(zb, axis=1, keepdims=True)
-        xp.subtract(zb, m, out=g)
-        xp.exp(g, out=g)
-        s = xp.sum(g, axis=1, keepdims=True)
-        log_s = xp.log(s)[:, 0]
-        if rows.safe_target is not None and eps == 0:
-            # Hard labels: only the target logit enters the loss.
-            r = ops.arange(stop - start, zb)
-            y = rows.safe_target[start:stop]
-            w_row = rows.coeff_sum_per_row[start:stop]
-            losses[start:stop] = w_row * ((m[:, 0] - zb[r, y]) + log_s)
-            if grad is not None:
-                xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
-                g[r, y] -= w_row * grad_scale
-        else:
-            a = _coefficients(ops, zb, target, rows, start, stop, w, smooth_w, eps)
-            coeff_sum = xp.sum(a, axis=1)
-            # sum_c a_c (m - z_c), with 0 * inf = 0 for masked classes that carry no coefficient.
-            gap = xp.where(a != 0, (m - zb) * a, 0)
-            losses[start:stop] = xp.sum(gap, axis=1) + coeff_sum * log_s
-            if grad is not None:
-                xp.multiply(g, (coeff_sum * grad_scale)[:, None] / s, out=g)
-                g -= a * grad_scale
-        if grad is not None and not same_dtype:
-            grad[start:stop] = g
+        ones = xp.ones_like(z[:1, :], dtype=compute_dtype)
+        smooth_w = (ones if w is None else w.reshape(1, num_classes)) * (eps / num_classes)
+
+    def run(first: int, last: int) -> None:
+        """Rows [first, last), one cache-sized block at a time."""
+        scratch = None if in_place else ops.empty((min(block, last - first), num_classes),
+                                                   compute_dtype, z)
+        for start in range(first, last, block):
+            stop = min(start + block, last)
+            zb = ops.astype(z[start:stop], compute_dtype)
+            g = grad[start:stop] if in_place else scratch[: stop - start]
+            m = xp.amax(zb, axis=1, keepdims=True)
+            xp.subtract(zb, m, out=g)
+            xp.exp(g, out=g)
+            s = ops.row_sum(g)
+            log_s = xp.log(s)[:, 0]
+            if rows.safe_target is not None and eps == 0:
+                # Hard labels: only the target logit enters the loss.
+                r = ops.arange(stop - start, zb)
+                y = rows.safe_target[start:stop]
+                w_row = rows.coeff_sum_per_row[start:stop]
+                losses[start:stop] = w_row * ((m[:, 0] - zb[r, y]) + log_s)
+                if grad is not None:
+                    xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
+                    g[r, y] -= w_row * grad_scale
+            else:
+                a = _coefficients(ops, zb, target, rows, start, stop, w, smooth_w, eps)
+                coeff_sum = xp.sum(a, axis=1)
+                # sum_c a_c (m - z_c), with 0 * inf = 0 for masked classes without a coefficient.
+                gap = xp.where(a != 0, (m - zb) * a, 0)
+                losses[start:stop] = xp.sum(gap, axis=1) + coeff_sum * log_s
+                if grad is not None:
+                    xp.multiply(g, (coeff_sum * grad_scale)[:, None] / s, out=g)
+                    g -= a * grad_scale
+            if grad is not None and not in_place:
+                grad[start:stop] = g
+
+    ops.map_blocks(run, num_rows, block)
     return losses, grad
 
 

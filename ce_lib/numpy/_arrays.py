@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,33 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if np.dtype(dtype).itemsize < 4 else np.dtype(dtype)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _threads() -> int:
+    """Honour OMP_NUM_THREADS like the compiled libraries do; else one thread per core."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
+def map_blocks(run: Callable[[int, int], None], num_rows: int, block: int) -> None:
+    """Split the rows into one contiguous range per thread (NumPy releases the GIL in ufuncs)."""
+    blocks = -(-num_rows // block)
+    threads = min(_threads(), blocks)
+    if threads <= 1:
+        run(0, num_rows)
+        return
+    global _POOL
+    if _POOL is None or _POOL._max_workers < threads:
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ce_lib")
+    per_thread = -(-blocks // threads) * block
+    bounds = [(i, min(i + per_thread, num_rows)) for i in range(0, num_rows, per_thread)]
+    for future in [_POOL.submit(run, first, last) for first, last in bounds]:
+        future.result()
+
+
 OPS = _softmax_ce.Ops(
     xp=np,
     arange=lambda n, like: np.arange(n),
@@ -44,4 +74,6 @@ OPS = _softmax_ce.Ops(
     compute_dtype=compute_dtype,
     moveaxis=np.moveaxis,
     contiguous=np.ascontiguousarray,
+    row_sum=lambda x: np.einsum("ij->i", x)[:, None],
+    map_blocks=map_blocks,
 )

@@ -1,0 +1,164 @@
+"""Softmax cross entropy, forward + gradient: ce_lib against PyTorch, the tutorials and a copy.
+
+    python benchmarks/bench_softmax_cross_entropy.py            # 2048 x 32768 and 64 x 1000
+    python benchmarks/bench_softmax_cross_entropy.py --quick    # smaller, for a smoke test
+
+Every variant computes the mean loss over the batch *and* its gradient with respect to the
+float32 logits (class-index targets):
+
+* ``copy``: ``np.copy(logits)``, the memory-bandwidth floor (one read, one write);
+* ``tutorial (NumPy)``: the formula the tutorials teach: ``softmax``, ``clip`` to [1e-15, 1 - 1e-15],
+  one-hot targets, ``-sum(y * log p) / N`` and the gradient ``(p - y) / N``;
+* ``ce_lib.numpy``: :func:`ce_lib.numpy.softmax_cross_entropy_value_and_grad`;
+* ``torch F.cross_entropy``: ``F.cross_entropy(z, y).backward()``;
+* ``ce_lib.torch``: ``ce_lib.torch.softmax_cross_entropy(z, y).backward()``.
+
+Time: all variants run in one process, interleaved round by round so that background noise
+spreads over all of them; the table shows each one's median, and the ratios are of medians
+measured in this one run. Peak extra memory: each variant runs once in a fresh child process;
+after the inputs are allocated the child resets the kernel's high-water mark of its resident
+memory (``/proc/self/clear_refs``), runs the variant once and reports ``VmHWM`` minus the
+resident size before the call, i.e. every byte the call touched beyond its inputs, its output
+included (NumPy and torch allocations alike, which tracemalloc would not see). Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import ce_lib.numpy as cn
+import ce_lib.torch as ct
+
+Variant = Callable[[], object]
+
+
+def inputs(n: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, c), dtype=np.float32), rng.integers(0, c, n)
+
+
+def variants(z: np.ndarray, y: np.ndarray) -> dict[str, Variant]:
+    zt, yt = torch.from_numpy(z).requires_grad_(), torch.from_numpy(y)
+
+    def tutorial() -> object:
+        e = np.exp(z)
+        p = np.clip(e / e.sum(axis=1, keepdims=True), 1e-15, 1 - 1e-15)
+        onehot = np.eye(z.shape[1], dtype=z.dtype)[y]
+        loss = -np.sum(onehot * np.log(p)) / len(y)
+        return loss, (p - onehot) / len(y)
+
+    def torch_reference() -> object:
+        zt.grad = None
+        F.cross_entropy(zt, yt).backward()
+        return zt.grad
+
+    def ce_lib_torch() -> object:
+        zt.grad = None
+        ct.softmax_cross_entropy(zt, yt).backward()
+        return zt.grad
+
+    return {
+        "copy": lambda: np.copy(z),
+        "tutorial (NumPy)": tutorial,
+        "ce_lib.numpy": lambda: cn.softmax_cross_entropy_value_and_grad(z, y),
+        "torch F.cross_entropy": torch_reference,
+        "ce_lib.torch": ce_lib_torch,
+    }
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _peak_extra_in_child(n: int, c: int, name: str, queue: mp.Queue) -> None:
+    z, y = inputs(n, c)
+    run = variants(z, y)[name]
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    run()
+    queue.put((_status_kib("VmHWM") - before) * 1024)
+
+
+def peak_extra_bytes(n: int, c: int, name: str) -> int:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_peak_extra_in_child, args=(n, c, name, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def median_times(runs: dict[str, Variant], rounds: int) -> dict[str, float]:
+    for run in runs.values():  # warm-up
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def check_agreement(z: np.ndarray, y: np.ndarray) -> float:
+    """The variants compute the same thing: max |grad difference| between ce_lib and torch."""
+    zt = torch.from_numpy(z).requires_grad_()
+    F.cross_entropy(zt, torch.from_numpy(y)).backward()
+    _, grad = cn.softmax_cross_entropy_value_and_grad(z, y)
+    return float(np.abs(grad - zt.grad.numpy()).max())
+
+
+def report(n: int, c: int, rounds: int) -> None:
+    z, y = inputs(n, c)
+    runs = variants(z, y)
+    times = median_times(runs, rounds)
+    memory = {name: peak_extra_bytes(n, c, name) for name in runs}
+    copy_t, torch_t = times["copy"], times["torch F.cross_entropy"]
+    torch_m = memory["torch F.cross_entropy"]
+    print(f"\n## logits {n} x {c} float32 ({z.nbytes / 2**20:.0f} MiB), median of {rounds} rounds, "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"max |grad(ce_lib.numpy) - grad(torch)| = {check_agreement(z, y):.1e}\n")
+    print("| variant | time (ms) | / copy | / torch | peak extra (MiB) | / torch |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in runs:
+        print(f"| {name} | {times[name] * 1e3:.2f} | {times[name] / copy_t:.2f} | "
+              f"{times[name] / torch_t:.2f} | {memory[name] / 2**20:.1f} | "
+              f"{memory[name] / torch_m:.2f} |")
+    print()
+    targets = [
+        ("ce_lib.numpy time <= 1.5x copy", times["ce_lib.numpy"] / copy_t, 1.5),
+        ("ce_lib.numpy time <= 0.3x torch", times["ce_lib.numpy"] / torch_t, 0.3),
+        ("ce_lib.torch time <= 0.8x torch", times["ce_lib.torch"] / torch_t, 0.8),
+        ("ce_lib.torch peak extra memory <= 0.5x torch", memory["ce_lib.torch"] / torch_m, 0.5),
+    ]
+    for label, ratio, limit in targets:
+        print(f"- {label}: {ratio:.2f} -> {'met' if ratio <= limit else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    args = parser.parse_args()
+    if args.quick:
+        report(256, 4096, rounds=5)
+        report(64, 1000, rounds=20)
+    else:
+        report(2048, 32768, rounds=15)
+        report(64, 1000, rounds=200)
+
+
+if __name__ == "__main__":
+    main()
