@@ -9,13 +9,15 @@ import torch.nn.functional as F
 
 from .. import _validation as v
 from ..numpy import activations as _np
-from ._tensors import as_tensor, kind, shares_doc
+from ._tensors import as_tensor, compute_dtype, kind, shares_doc
 
 
-def _prepare(x: Any, name: str = "x") -> torch.Tensor:
+def _prepare(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
+    """The tensor, and the tensor in the precision to compute in (float32 for half precision:
+    PyTorch's own bfloat16 kernels round intermediate results and lose digits)."""
     t = as_tensor(x, name)
     v.check_floating(kind(t), name, t.dtype)
-    return t
+    return t, t.to(compute_dtype(t.dtype))
 
 
 def _explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:
@@ -25,34 +27,34 @@ def _explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None) -> tor
         if axis is not None:
             v.check_finite_logits(x, "x", allow_neg_inf=True)
             v.check_not_all_masked(x, axis, "x")
-    return result
+    return result.to(x.dtype)
 
 
 @shares_doc(_np.logsumexp)
 def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> torch.Tensor:
-    t = _prepare(x)
-    return _explain_nan(torch.logsumexp(t, dim=axis, keepdim=keepdims), t, None)
+    t, tc = _prepare(x)
+    return _explain_nan(torch.logsumexp(tc, dim=axis, keepdim=keepdims), t, None)
 
 
 @shares_doc(_np.log_softmax)
 def log_softmax(x: Any, axis: int = -1) -> torch.Tensor:
-    t = _prepare(x)
-    return _explain_nan(torch.log_softmax(t, dim=axis), t, axis)
+    t, tc = _prepare(x)
+    return _explain_nan(torch.log_softmax(tc, dim=axis), t, axis)
 
 
 @shares_doc(_np.softmax)
 def softmax(x: Any, axis: int = -1) -> torch.Tensor:
-    t = _prepare(x)
-    return _explain_nan(torch.softmax(t, dim=axis), t, axis)
+    t, tc = _prepare(x)
+    return _explain_nan(torch.softmax(tc, dim=axis), t, axis)
 
 
 @shares_doc(_np.sigmoid)
 def sigmoid(x: Any) -> torch.Tensor:
-    t = _prepare(x)
-    return _explain_nan(torch.sigmoid(t), t, None)
+    t, tc = _prepare(x)
+    return _explain_nan(torch.sigmoid(tc), t, None)
 
 
 @shares_doc(_np.log_sigmoid)
 def log_sigmoid(x: Any) -> torch.Tensor:
-    t = _prepare(x)
-    return _explain_nan(F.logsigmoid(t), t, None)
+    t, tc = _prepare(x)
+    return _explain_nan(F.logsigmoid(tc), t, None)
