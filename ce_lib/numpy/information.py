@@ -51,7 +51,7 @@ def entropy(p: Any, *, base: float | None = None) -> np.ndarray:
     b = v.check_base(base)
     arr = _distribution(p, "p", allow_integer=True)
     pc = arr.astype(compute_dtype(arr.dtype), copy=False)
-    h = -np.sum(pc * np.log(np.where(pc > 0, pc, 1)), axis=-1)
+    h = 0.0 - np.sum(pc * np.log(np.where(pc > 0, pc, 1)), axis=-1)  # 0 - 0 is +0, -0 is not
     return _in_base(h, b, arr.dtype)
 
 
@@ -79,7 +79,7 @@ def cross_entropy(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:
     pc, qc = p_arr.astype(cd, copy=False), q_arr.astype(cd, copy=False)
     with np.errstate(divide="ignore"):
         terms = np.where(pc > 0, pc * np.log(np.where(pc > 0, qc, 1)), 0)
-    return _in_base(-np.sum(terms, axis=-1), b, dtype)
+    return _in_base(0.0 - np.sum(terms, axis=-1), b, dtype)
 
 
 def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:

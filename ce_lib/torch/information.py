@@ -35,7 +35,7 @@ def entropy(p: Any, *, base: float | None = None) -> torch.Tensor:
     b = v.check_base(base)
     pt = _distribution(p, "p", allow_integer=True)
     pc = pt.to(compute_dtype(pt.dtype))
-    return _in_base(-torch.special.xlogy(pc, pc).sum(-1), b, pt.dtype)
+    return _in_base(0.0 - torch.special.xlogy(pc, pc).sum(-1), b, pt.dtype)  # +0, not -0
 
 
 def _pair(p: Any, q: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
@@ -50,7 +50,7 @@ def _pair(p: Any, q: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
 def cross_entropy(p: Any, q: Any, *, base: float | None = None) -> torch.Tensor:
     b = v.check_base(base)
     pc, qc, dtype = _pair(p, q)
-    return _in_base(-torch.special.xlogy(pc, qc).sum(-1), b, dtype)
+    return _in_base(0.0 - torch.special.xlogy(pc, qc).sum(-1), b, dtype)
 
 
 @shares_doc(_np.kl_divergence)
