@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import _softmax_ce
 
-# Rows of this many elements (float32: 256 KiB) fit in a core's L2 cache with room to spare.
-_BLOCK_ELEMENTS = 1 << 16
+# Blocks of this many elements (float32: 2 MiB; two threads share a 32 MiB L3): measured best
+# on 2048 x 32768 logits, against 2^15..2^21. Smaller blocks pay more Python overhead per element.
+_BLOCK_ELEMENTS = 1 << 19
 
 
 def as_array(x: Any, name: str) -> np.ndarray:
