@@ -36,6 +36,11 @@ def _any(mask: Any) -> bool:
     return bool(mask.any())
 
 
+def _value(x: Any) -> float:
+    """A 0-d array or tensor as a float (detached: no autograd warning for inputs that need grad)."""
+    return float(x.detach() if hasattr(x, "detach") else x)
+
+
 def check_reduction(reduction: object) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -85,7 +90,7 @@ def check_probabilities(x: Any, name: str) -> None:
     """Every entry is a probability: no NaN, all in [0, 1]."""
     check_no_nan(x, name)
     if _size(x) and (_any(x < 0) or _any(x > 1)):
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = _value(x.min()), _value(x.max())
         raise ValueError(f"{name} must contain probabilities in [0, 1], got values in [{lo}, {hi}]")
 
 
@@ -95,7 +100,7 @@ def check_distribution(x: Any, name: str, itemsize: int, axis: int = -1) -> None
         raise ValueError(f"{name} must have at least one dimension (the classes), got a scalar")
     check_probabilities(x, name)
     if _size(x):
-        deviation = float(abs(x.sum(axis) - 1).max())
+        deviation = _value(abs(x.sum(axis) - 1).max())
         tolerance = _SUM_TOLERANCE.get(itemsize, 1.5e-8)
         if deviation > tolerance:
             raise ValueError(
@@ -110,6 +115,13 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
             f"{name_b} must have the same shape as {name_a}: "
             f"{name_a} has shape {tuple(a.shape)}, {name_b} has shape {tuple(b.shape)}"
         )
+
+
+def check_broadcast_pair(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """``a`` and ``b`` broadcast against each other (NumPy's rules, which torch follows)."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if not all(x == y or 1 in (x, y) for x, y in zip(reversed(sa), reversed(sb), strict=False)):
+        raise ValueError(f"{name_a} of shape {sa} and {name_b} of shape {sb} do not broadcast together")
 
 
 def check_broadcastable(x: Any, to_shape: tuple[int, ...], name: str, to_name: str) -> None:

@@ -10,7 +10,7 @@ from .. import _validation as v
 from ._arrays import as_array, compute_dtype, kind
 
 
-def _prepare(x: Any, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+def prepare(x: Any, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
     arr = as_array(x, name)
     v.check_floating(kind(arr), name, arr.dtype)
     return arr, arr.astype(compute_dtype(arr.dtype), copy=False)
@@ -40,7 +40,7 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> np.ndarray:
         An array of ``x``'s dtype. ``-inf`` entries contribute nothing (a row of only ``-inf`` gives
         ``-inf``, the log of 0); ``+inf`` gives ``+inf``. NaN in ``x`` raises ``ValueError``.
     """
-    arr, xc = _prepare(x)
+    arr, xc = prepare(x)
     with np.errstate(all="ignore"):
         m = np.amax(xc, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
@@ -64,7 +64,7 @@ def log_softmax(x: Any, axis: int = -1) -> np.ndarray:
         An array of ``x``'s shape and dtype. Raises ``ValueError`` for NaN or ``+inf`` logits and
         for a slice whose logits are all ``-inf``.
     """
-    arr, xc = _prepare(x)
+    arr, xc = prepare(x)
     with np.errstate(all="ignore"):
         m = np.amax(xc, axis=axis, keepdims=True)
         shifted = xc - m
@@ -90,12 +90,17 @@ def softmax(x: Any, axis: int = -1) -> np.ndarray:
         An array of ``x``'s shape and dtype whose slices along ``axis`` sum to 1. Raises
         ``ValueError`` for NaN or ``+inf`` logits and for a slice whose logits are all ``-inf``.
     """
-    arr, xc = _prepare(x)
+    arr, xc = prepare(x)
+    return softmax_in_compute_dtype(arr, xc, axis, "x").astype(arr.dtype, copy=False)
+
+
+def softmax_in_compute_dtype(arr: np.ndarray, xc: np.ndarray, axis: int, name: str) -> np.ndarray:
+    """Softmax of ``xc`` (``arr`` in its compute dtype), not yet rounded back to ``arr``'s dtype."""
     with np.errstate(all="ignore"):
         e = np.exp(xc - np.amax(xc, axis=axis, keepdims=True))
         out = e / np.sum(e, axis=axis, keepdims=True)
-    _explain_nan(out, arr, axis)
-    return out.astype(arr.dtype, copy=False)
+    _explain_nan(out, arr, axis, name)
+    return out
 
 
 def sigmoid(x: Any) -> np.ndarray:
@@ -112,7 +117,7 @@ def sigmoid(x: Any) -> np.ndarray:
     Returns:
         An array of ``x``'s shape and dtype with values in [0, 1]. NaN raises ``ValueError``.
     """
-    arr, xc = _prepare(x)
+    arr, xc = prepare(x)
     e = np.exp(-np.abs(xc))
     with np.errstate(invalid="ignore"):
         out = np.where(xc >= 0, 1 / (1 + e), e / (1 + e))
@@ -131,7 +136,7 @@ def log_sigmoid(x: Any) -> np.ndarray:
     Returns:
         An array of ``x``'s shape and dtype with values in (-inf, 0]. NaN raises ``ValueError``.
     """
-    arr, xc = _prepare(x)
+    arr, xc = prepare(x)
     out = np.minimum(xc, 0) - np.log1p(np.exp(-np.abs(xc)))
     _explain_nan(out, arr, None)
     return out.astype(arr.dtype, copy=False)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._reduction import mean_scale
-from .activations import softmax
+from .activations import prepare, softmax_in_compute_dtype
 from .losses import Reduction, _bce_logits_terms, _softmax_ce_numpy
 
 
@@ -28,11 +28,12 @@ def softmax_jacobian(logits: Any, axis: int = -1) -> np.ndarray:
         Each ``J`` is symmetric, its rows sum to 0, and it is positive semi-definite of rank
         ``C - 1`` when every :math:`p_i > 0`.
     """
-    p = np.moveaxis(softmax(logits, axis=axis), axis, -1)
+    arr, zc = prepare(logits, "logits")
+    p = np.moveaxis(softmax_in_compute_dtype(arr, zc, axis, "logits"), axis, -1)
     jac = -p[..., :, None] * p[..., None, :]
     diagonal = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
     diagonal += p
-    return jac
+    return jac.astype(arr.dtype, copy=False)  # half precision: computed in float32, rounded once
 
 
 def softmax_cross_entropy_value_and_grad(

@@ -81,11 +81,14 @@ def binary_cross_entropy_with_logits(
     r"""Binary cross entropy of ``sigmoid(logits)``, computed from the logits without overflow.
 
     .. math:: \ell_i = -w_i \left[ \rho\, t_i \log \sigma(z_i) + (1 - t_i) \log(1 - \sigma(z_i)) \right]
-       = w_i \left[ (1 - t_i) z_i - (1 + (\rho - 1) t_i) \log \sigma(z_i) \right]
+       = w_i \left[ (1 - t_i) \operatorname{softplus}(z_i) + \rho\, t_i \operatorname{softplus}(-z_i) \right]
 
-    with :math:`\log \sigma(z) = \min(z, 0) - \log(1 + e^{-|z|})`, which is exact for any finite
-    :math:`z` (for :math:`z = 40` it gives 40, where ``log(1 - sigmoid(40))`` is ``-inf``). Equals
-    ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    with :math:`\operatorname{softplus}(z) = \log(1 + e^{z}) = \max(z, 0) + \log(1 + e^{-|z|})`,
+    exact for any finite :math:`z` (for :math:`z = 40`, :math:`t = 0` it gives 40, where
+    ``log(1 - sigmoid(40))`` is ``-inf``). Equals
+    ``torch.nn.functional.binary_cross_entropy_with_logits`` to rounding, and is more accurate for
+    small losses: both terms are non-negative, so nothing cancels (at :math:`z = -30, t = 0`
+    PyTorch's form keeps 2 correct digits of :math:`9.36 \times 10^{-14}`, this one all of them).
 
     Args:
         logits: raw scores :math:`z`, any shape, finite, floating-point.
@@ -112,24 +115,24 @@ def _bce_logits_terms(
         pw = _floating(pos_weight, "pos_weight")
         v.check_broadcastable(pw, tuple(z.shape), "pos_weight", "logits")
         v.check_no_nan(pw, "pos_weight")
-        log_weight = 1 + (pw.astype(z.dtype, copy=False) - 1) * t
     else:
-        pw, log_weight = None, None
-    log_sig = np.minimum(z, 0) - np.log1p(np.exp(-np.abs(z)))
+        pw = None
+    # (1 - t) softplus(z) + pw t softplus(-z): both terms >= 0, so nothing cancels (PyTorch's
+    # (1 - t) z - log sigmoid(z) loses the digits of small losses, e.g. at z = -30, t = 0).
+    e = np.exp(-np.abs(z))
+    log1p_e = np.log1p(e)
+    softplus_pos, softplus_neg = np.maximum(z, 0) + log1p_e, np.maximum(-z, 0) + log1p_e
+    positive = t if pw is None else pw.astype(z.dtype, copy=False) * t
     with np.errstate(invalid="ignore"):
-        losses = (1 - t) * z - (log_sig if log_weight is None else log_weight * log_sig)
+        losses = (1 - t) * softplus_pos + positive * softplus_neg
     if w is not None:
         losses = losses * w
     if not np.isfinite(losses).all():
         v.check_finite_logits(z, "logits")
     grad = None
     if want_grad:
-        e = np.exp(-np.abs(z))
         sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-        if log_weight is None:
-            grad = sig - t
-        else:
-            grad = log_weight * sig - pw.astype(z.dtype, copy=False) * t
+        grad = sig - t if pw is None else (1 - t + positive) * sig - positive
         if w is not None:
             grad = grad * w
     return losses, grad, dtype

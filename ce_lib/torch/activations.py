@@ -12,7 +12,7 @@ from ..numpy import activations as _np
 from ._tensors import as_tensor, compute_dtype, kind, shares_doc
 
 
-def _prepare(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
+def prepare(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
     """The tensor, and the tensor in the precision to compute in (float32 for half precision:
     PyTorch's own bfloat16 kernels round intermediate results and lose digits)."""
     t = as_tensor(x, name)
@@ -20,41 +20,42 @@ def _prepare(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
     return t, t.to(compute_dtype(t.dtype))
 
 
-def _explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:
+def explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None,
+                name: str = "x") -> torch.Tensor:
     """Valid input never gives NaN: if the result has one, say which input caused it."""
     if bool(torch.isnan(result).any()):
-        v.check_no_nan(x, "x")
+        v.check_no_nan(x, name)
         if axis is not None:
-            v.check_finite_logits(x, "x", allow_neg_inf=True)
-            v.check_not_all_masked(x, axis, "x")
-    return result.to(x.dtype)
+            v.check_finite_logits(x, name, allow_neg_inf=True)
+            v.check_not_all_masked(x, axis, name)
+    return result
 
 
 @shares_doc(_np.logsumexp)
 def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> torch.Tensor:
-    t, tc = _prepare(x)
-    return _explain_nan(torch.logsumexp(tc, dim=axis, keepdim=keepdims), t, None)
+    t, tc = prepare(x)
+    return explain_nan(torch.logsumexp(tc, dim=axis, keepdim=keepdims), t, None).to(t.dtype)
 
 
 @shares_doc(_np.log_softmax)
 def log_softmax(x: Any, axis: int = -1) -> torch.Tensor:
-    t, tc = _prepare(x)
-    return _explain_nan(torch.log_softmax(tc, dim=axis), t, axis)
+    t, tc = prepare(x)
+    return explain_nan(torch.log_softmax(tc, dim=axis), t, axis).to(t.dtype)
 
 
 @shares_doc(_np.softmax)
 def softmax(x: Any, axis: int = -1) -> torch.Tensor:
-    t, tc = _prepare(x)
-    return _explain_nan(torch.softmax(tc, dim=axis), t, axis)
+    t, tc = prepare(x)
+    return explain_nan(torch.softmax(tc, dim=axis), t, axis).to(t.dtype)
 
 
 @shares_doc(_np.sigmoid)
 def sigmoid(x: Any) -> torch.Tensor:
-    t, tc = _prepare(x)
-    return _explain_nan(torch.sigmoid(tc), t, None)
+    t, tc = prepare(x)
+    return explain_nan(torch.sigmoid(tc), t, None).to(t.dtype)
 
 
 @shares_doc(_np.log_sigmoid)
 def log_sigmoid(x: Any) -> torch.Tensor:
-    t, tc = _prepare(x)
-    return _explain_nan(F.logsigmoid(tc), t, None)
+    t, tc = prepare(x)
+    return explain_nan(F.logsigmoid(tc), t, None).to(t.dtype)

@@ -10,14 +10,16 @@ from .. import _validation as v
 from .._reduction import mean_scale
 from ..numpy import gradients as _np
 from ._tensors import as_tensor, shares_doc
-from .activations import softmax
+from .activations import explain_nan, prepare
 from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward
 
 
 @shares_doc(_np.softmax_jacobian)
 def softmax_jacobian(logits: Any, axis: int = -1) -> torch.Tensor:
-    p = torch.movedim(softmax(logits, axis=axis), axis, -1)
-    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+    z, zc = prepare(logits, "logits")
+    p = torch.movedim(explain_nan(torch.softmax(zc, dim=axis), z, axis, "logits"), axis, -1)
+    jac = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+    return jac.to(z.dtype)  # half precision: computed in float32, rounded once
 
 
 @shares_doc(_np.softmax_cross_entropy_value_and_grad)

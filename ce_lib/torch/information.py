@@ -41,6 +41,7 @@ def entropy(p: Any, *, base: float | None = None) -> torch.Tensor:
 def _pair(p: Any, q: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
     qt = _distribution(q, "q", allow_integer=False)
     pt = _distribution(p, "p", allow_integer=True, like=qt, dtype=qt.dtype)
+    v.check_broadcast_pair(pt, qt, "p", "q")
     dtype = torch.promote_types(pt.dtype, qt.dtype)
     cd = compute_dtype(dtype)
     return pt.to(cd), qt.to(cd), dtype

@@ -71,7 +71,12 @@ def binary_cross_entropy_with_logits(
     reduction = v.check_reduction(reduction)
     z, t, w, dtype = _binary_args(logits, target, weight, "logits")
     pw = _pos_weight(pos_weight, z)
-    losses = F.binary_cross_entropy_with_logits(z, t, w, pos_weight=pw, reduction="none")
+    # (1 - t) softplus(z) + pw t softplus(-z): both terms >= 0, so nothing cancels (PyTorch's
+    # (1 - t) z - log sigmoid(z) loses the digits of small losses, e.g. at z = -30, t = 0).
+    positive = t if pw is None else pw * t
+    losses = -(1 - t) * F.logsigmoid(-z) - positive * F.logsigmoid(z)
+    if w is not None:
+        losses = losses * w
     if not bool(torch.isfinite(losses).all()):
         v.check_finite_logits(z, "logits")
     return reduce(losses, reduction).to(dtype)
@@ -103,6 +108,8 @@ def softmax_ce_forward(
     ignore_index: object, reduction: object, label_smoothing: object, want_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss and closed-form gradient of ``softmax_cross_entropy``, outside autograd."""
+    if kind(target) == "i" and target.dtype != torch.int64:
+        target = target.long()  # int8/int16/uint8 indices: tensors index only with int64
     with torch.no_grad():
         return _softmax_ce.softmax_cross_entropy(
             OPS, logits, target, weight, ignore_index, reduction, label_smoothing,
