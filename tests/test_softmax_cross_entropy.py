@@ -1,0 +1,402 @@
+"""softmax_cross_entropy: exactly torch.nn.functional.cross_entropy, every knob, every layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import (
+    REDUCTIONS,
+    SETTINGS,
+    CECase,
+    assert_close,
+    assert_matches,
+    backends,
+    batch_shape,
+    ce_cases,
+    class_shapes,
+    dtypes_of,
+    ref_softmax_ce,
+    ref_softmax_ce_grad,
+    to_np,
+    torch_ce,
+)
+
+
+def _expected(case: CECase, logits, target, weight):
+    """Extended-precision reference and torch's float64 result for the rounded inputs."""
+    w64 = None if weight is None else to_np(weight)
+    ref = ref_softmax_ce(to_np(logits), to_np(target), w64, case.ignore_index, case.reduction,
+                         case.label_smoothing)
+    if case.all_ignored_mean():
+        return ref, None  # torch gives nan here: the documented deviation, tested below
+    return ref, torch_ce(logits, target, w64, case.ignore_index, case.reduction,
+                         case.label_smoothing)
+
+
+@dtypes_of
+@SETTINGS
+@given(case=ce_cases())
+def test_matches_torch_cross_entropy(be, dtype, case):
+    logits, target = case.args(be, dtype)
+    kwargs = case.kwargs(be, dtype)
+    out = be.mod.softmax_cross_entropy(logits, target, **kwargs)
+    ref, torch_ref = _expected(case, logits, target, kwargs["weight"])
+    assert_matches(out, ref, dtype, torch_ref)
+
+
+@backends
+@SETTINGS
+@given(case=ce_cases())
+def test_float64_is_torch_to_the_last_digit(be, case):
+    """The headline claim: in float64, ce_lib and F.cross_entropy agree to ~1e-13 relative."""
+    logits, target = case.args(be, "float64")
+    kwargs = case.kwargs(be, "float64")
+    out = to_np(be.mod.softmax_cross_entropy(logits, target, **kwargs))
+    if case.all_ignored_mean():
+        assert out == 0.0
+        return
+    expected = torch_ce(logits, target, case.weight, case.ignore_index, case.reduction,
+                        case.label_smoothing).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-14)
+
+
+@backends
+@SETTINGS
+@given(case=ce_cases(reductions=("none",)))
+def test_reductions_are_consistent(be, case):
+    """sum = sum of 'none'; mean = sum / (weighted) count, from the same per-element losses."""
+    logits, target = case.args(be, "float64")
+    kwargs = case.kwargs(be, "float64")
+    per = to_np(be.mod.softmax_cross_entropy(logits, target, **kwargs))
+    assert per.shape == batch_shape(case.logits.shape)
+    kwargs["reduction"] = "sum"
+    total = to_np(be.mod.softmax_cross_entropy(logits, target, **kwargs))
+    np.testing.assert_allclose(total, math.fsum(per.ravel()), rtol=1e-12, atol=1e-12)
+    kwargs["reduction"] = "mean"
+    mean = to_np(be.mod.softmax_cross_entropy(logits, target, **kwargs))
+    if case.index_target:
+        valid = case.target != case.ignore_index
+        safe = np.where(valid, case.target, 0)
+        w = np.ones(logits.shape[0 if logits.ndim == 1 else 1]) if case.weight is None \
+            else case.weight
+        denominator = math.fsum((w[safe] * valid).ravel())
+    else:
+        denominator = per.size
+    expected = math.fsum(per.ravel()) / denominator if denominator > 0 else 0.0
+    np.testing.assert_allclose(mean, expected, rtol=1e-12, atol=1e-12)
+
+
+@backends
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (3, 5, 2), (2, 5, 2, 3)])
+def test_output_shapes_follow_torch(be, shape):
+    rng = np.random.default_rng(0)
+    logits = be.array(rng.normal(size=shape))
+    batch = shape[:0] if len(shape) == 1 else (shape[0], *shape[2:])
+    target = be.array(rng.integers(0, 5, size=batch))
+    probs = be.array(rng.dirichlet(np.ones(5), size=batch).reshape(*batch, 5)
+                     if len(shape) <= 2 else np.moveaxis(
+                         rng.dirichlet(np.ones(5), size=batch), -1, 1))
+    for t in (target, probs):
+        assert tuple(be.mod.softmax_cross_entropy(logits, t, reduction="none").shape) == batch
+        assert tuple(be.mod.softmax_cross_entropy(logits, t).shape) == ()
+        assert tuple(be.mod.softmax_cross_entropy(logits, t, reduction="sum").shape) == ()
+        out = be.mod.softmax_cross_entropy(logits, t)
+        assert isinstance(out, torch.Tensor if be.name == "torch" else (np.ndarray, np.generic))
+
+
+@backends
+def test_hand_computed_values(be):
+    z = [2.0, 1.0, 0.1]
+    lse = math.log(math.fsum(math.exp(v) for v in z))
+    logits = be.array([z, z])
+    target = be.array(np.array([0, 2]))
+    per = [lse - 2.0, lse - 0.1]
+    assert_close(be.mod.softmax_cross_entropy(logits, target, reduction="none"), per, "float64")
+    assert_close(be.mod.softmax_cross_entropy(logits, target), math.fsum(per) / 2, "float64")
+    # class weights: torch's weighted mean divides by the weights of the targets
+    w = be.array([3.0, 1.0, 0.5])
+    assert_close(be.mod.softmax_cross_entropy(logits, target, weight=w),
+                 (3 * per[0] + 0.5 * per[1]) / 3.5, "float64")
+    # label smoothing eps: (1 - eps) * nll + eps / C * sum_c (lse - z_c)
+    eps = 0.1
+    smooth = math.fsum(lse - v for v in z) / 3
+    assert_close(be.mod.softmax_cross_entropy(logits, target, reduction="none",
+                                              label_smoothing=eps),
+                 [(1 - eps) * p + eps * smooth for p in per], "float64")
+    # label_smoothing = 1: the target no longer matters
+    full = be.mod.softmax_cross_entropy(logits, target, reduction="none", label_smoothing=1.0)
+    assert_close(full, [smooth, smooth], "float64")
+    # ignore_index: an ignored element neither costs nor counts
+    t_ign = be.array(np.array([0, -100]))
+    assert_close(be.mod.softmax_cross_entropy(logits, t_ign, reduction="none"), [per[0], 0.0],
+                 "float64")
+    assert_close(be.mod.softmax_cross_entropy(logits, t_ign), per[0], "float64")
+    # a non-default ignore_index that is also a valid class
+    t_ign = be.array(np.array([0, 2]))
+    assert_close(be.mod.softmax_cross_entropy(logits, t_ign, ignore_index=2), per[0], "float64")
+    # probability targets: a one-hot row gives the class-index loss
+    probs = be.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert_close(be.mod.softmax_cross_entropy(logits, probs), math.fsum(per) / 2, "float64")
+    soft = be.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    expected = [0.5 * (lse - 2.0) + 0.5 * (lse - 1.0),
+                0.2 * (lse - 2.0) + 0.3 * (lse - 1.0) + 0.5 * (lse - 0.1)]
+    assert_close(be.mod.softmax_cross_entropy(logits, soft, reduction="none"), expected,
+                 "float64")
+    # 1-D logits with a 0-d target
+    assert_close(be.mod.softmax_cross_entropy(be.array(z), be.array(np.array(1))), lse - 1.0,
+                 "float64")
+
+
+@backends
+@pytest.mark.parametrize("target_dtype", ["int64", "int32", "int16", "int8", "uint8"])
+def test_any_integer_target_dtype(be, target_dtype):
+    """Class indices of any integer dtype mean the same (the NumPy backend's behaviour)."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4, 3))
+    target = np.array([0, 2, 1, 2])
+    a = be.mod.softmax_cross_entropy(be.array(logits), be.array(target.astype(target_dtype)))
+    b = torch_ce(logits, target).numpy()
+    np.testing.assert_allclose(to_np(a), b, rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# The documented deviation: every target ignored
+# ---------------------------------------------------------------------------------------------
+
+
+@backends
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 3, 2)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_all_ignored_mean_is_zero_not_nan(be, shape, weighted, label_smoothing):
+    batch = () if len(shape) == 1 else (shape[0], *shape[2:])
+    logits = be.array(np.random.default_rng(2).normal(size=shape))
+    target = be.array(np.full(batch, -100, dtype=np.int64))
+    weight = be.array([1.0, 2.0, 3.0]) if weighted else None
+    kw = dict(weight=weight, label_smoothing=label_smoothing)
+    # torch really does give nan here
+    ref = torch_ce(logits, target, None if weight is None else to_np(weight),
+                   label_smoothing=label_smoothing)
+    assert math.isnan(float(ref))
+    out = be.mod.softmax_cross_entropy(logits, target, **kw)
+    assert float(to_np(out)) == 0.0
+    assert_close(be.mod.softmax_cross_entropy(logits, target, reduction="sum", **kw), 0.0,
+                 "float64")
+    assert_close(be.mod.softmax_cross_entropy(logits, target, reduction="none", **kw),
+                 np.zeros(batch), "float64")
+    grad = be.mod.softmax_cross_entropy_grad(logits, target, **kw)
+    assert_close(grad, np.zeros(shape), "float64")
+    loss, grad = be.mod.softmax_cross_entropy_value_and_grad(logits, target, **kw)
+    assert float(to_np(loss)) == 0.0
+    assert_close(grad, np.zeros(shape), "float64")
+
+
+@backends
+def test_empty_batch_mean_is_zero(be):
+    logits = be.array(np.zeros((0, 3)))
+    target = be.array(np.zeros((0,), dtype=np.int64))
+    assert float(to_np(be.mod.softmax_cross_entropy(logits, target))) == 0.0
+    assert tuple(be.mod.softmax_cross_entropy(logits, target, reduction="none").shape) == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Extreme but valid input
+# ---------------------------------------------------------------------------------------------
+
+
+@dtypes_of
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+@SETTINGS
+@given(data=st.data())
+def test_huge_logits_give_finite_exact_losses(be, dtype, scale, data):
+    if "16" in dtype and scale > 1e4:
+        return  # not a half-precision value
+    if dtype == "float16":
+        scale = 3e4
+    case = data.draw(ce_cases(dtype, lo=-scale, hi=scale))
+    logits, target = case.args(be, dtype)
+    kwargs = case.kwargs(be, dtype)
+    out = be.mod.softmax_cross_entropy(logits, target, **kwargs)
+    ref, _ = _expected(case, logits, target, kwargs["weight"])
+    if dtype == "float16" and np.max(ref) >= 65520:
+        return  # the exact answer rounds to inf in float16
+    assert np.isfinite(to_np(out)).all()
+    assert_matches(out, ref, dtype)
+
+
+@dtypes_of
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_neg_inf_logits_mask_classes(be, dtype, reduction):
+    """-inf masks a class: the answer is that of the softmax over the remaining classes."""
+    inf = math.inf
+    z = np.array([[1.0, -inf, 0.0, -inf], [-inf, 2.0, -inf, -inf], [0.5, 0.5, -inf, 3.0]])
+    logits = be.array(z, dtype)
+    target = be.array(np.array([2, 1, 3]))
+    out = be.mod.softmax_cross_entropy(logits, target, reduction=reduction)
+    per = [math.log(math.e + 1) - 0.0, 0.0,
+           math.log(2 * math.exp(0.5) + math.exp(3.0)) - 3.0]
+    expected = {"none": per, "sum": math.fsum(per), "mean": math.fsum(per) / 3}[reduction]
+    assert_close(out, expected, dtype)
+    assert np.isfinite(to_np(out)).all()
+    if dtype == "float64":  # torch agrees for class indices
+        np.testing.assert_allclose(to_np(out), torch_ce(logits, target, reduction=reduction),
+                                   rtol=1e-13)
+    # with weights and a probability target that puts no mass on masked classes
+    probs = be.array(np.array([[0.5, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, 0.0],
+                               [0.25, 0.25, 0.0, 0.5]]), dtype)
+    weight = be.array([1.0, 2.0, 0.5, 1.5], dtype)
+    out = be.mod.softmax_cross_entropy(logits, probs, weight=weight, reduction=reduction)
+    ref = ref_softmax_ce(to_np(logits), to_np(probs), to_np(weight), reduction=reduction)
+    assert np.isfinite(to_np(out)).all()
+    assert_close(out, ref, dtype)
+    # and the gradient is finite, zero on the masked classes
+    grad = to_np(be.mod.softmax_cross_entropy_grad(logits, target, reduction=reduction))
+    assert np.isfinite(grad).all()
+    assert (grad[np.isinf(z)] == 0).all()
+
+
+@backends
+def test_masked_target_class_gives_inf(be):
+    """The target class itself masked: the loss is +inf (log of probability 0), as in torch."""
+    logits = be.array([[0.0, -math.inf, 1.0]])
+    target = be.array(np.array([1]))
+    out = to_np(be.mod.softmax_cross_entropy(logits, target, reduction="none"))
+    assert out[0] == math.inf
+    assert float(torch_ce(logits, target, reduction="none")[0]) == math.inf
+
+
+@pytest.mark.parametrize("be_dtype", ["float16", "bfloat16"])
+@SETTINGS
+@given(case=ce_cases(dtype="float16"))
+def test_half_precision_is_accurate_to_half(be_dtype, case):
+    """float16/bfloat16 logits: computed in float32, accurate to the output's rounding."""
+    from strategies import NUMPY, TORCH
+
+    for be in (NUMPY, TORCH):
+        if be_dtype not in be.dtypes:
+            continue
+        logits, target = case.args(be, be_dtype)
+        kwargs = case.kwargs(be, be_dtype)
+        out = be.mod.softmax_cross_entropy(logits, target, **kwargs)
+        ref, _ = _expected(case, logits, target, kwargs["weight"])
+        eps = 2.0**-11 if be_dtype == "float16" else 2.0**-8
+        np.testing.assert_allclose(to_np(out), np.asarray(ref, dtype=np.float64),
+                                   rtol=2 * eps, atol=1e-5)
+
+
+@backends
+def test_backends_agree_with_each_other(be):
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(6, 4, 3))
+    target = rng.integers(0, 4, size=(6, 3))
+    target[0, 0] = -100
+    other = {"numpy": "torch", "torch": "numpy"}[be.name]
+    from strategies import BACKENDS
+
+    be2 = next(b for b in BACKENDS if b.name == other)
+    for reduction in REDUCTIONS:
+        for eps in (0.0, 0.3):
+            kw = dict(reduction=reduction, label_smoothing=eps)
+            a = to_np(be.mod.softmax_cross_entropy(be.array(logits), be.array(target), **kw))
+            b = to_np(be2.mod.softmax_cross_entropy(be2.array(logits), be2.array(target), **kw))
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+@backends
+def test_large_batch_matches_torch(be):
+    """Enough rows to span several of the kernel's blocks."""
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=(70000, 3)) * 5
+    target = rng.integers(0, 3, size=70000)
+    target[::7] = -100
+    weight = np.array([0.5, 1.0, 2.0])
+    for eps in (0.0, 0.2):
+        out = be.mod.softmax_cross_entropy(be.array(logits), be.array(target),
+                                           weight=be.array(weight), label_smoothing=eps)
+        np.testing.assert_allclose(to_np(out),
+                                   torch_ce(logits, target, weight, label_smoothing=eps),
+                                   rtol=1e-12)
+        g = be.mod.softmax_cross_entropy_grad(be.array(logits.astype(np.float32)),
+                                              be.array(target), weight=be.array(weight,
+                                                                                "float32"),
+                                              label_smoothing=eps)
+        z = torch.tensor(logits, requires_grad=True)
+        torch.nn.functional.cross_entropy(z, torch.from_numpy(target),
+                                          weight=torch.from_numpy(weight),
+                                          label_smoothing=eps).backward()
+        assert_close(g, z.grad.numpy(), "float32", tol=(1e-4, 1e-9))
+
+
+@backends
+@SETTINGS
+@given(shape=class_shapes(min_classes=2))
+def test_uniform_logits_cost_log_c(be, shape):
+    """Equal logits are the uniform distribution: every loss is log C, whatever the target."""
+    c = shape[0 if len(shape) == 1 else 1]
+    batch = () if len(shape) == 1 else (shape[0], *shape[2:])
+    out = be.mod.softmax_cross_entropy(be.array(np.full(shape, 1.5)),
+                                       be.array(np.zeros(batch, dtype=np.int64)),
+                                       reduction="none")
+    assert_close(out, np.full(batch, math.log(c)), "float64")
+
+
+@backends
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_non_contiguous_inputs(be, reduction):
+    """Strided views (a transposed batch, every other class) give the same answers."""
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(3, 4, 10))
+    view = base[:, :, ::2].transpose(0, 2, 1)  # (3, 5, 4), not contiguous
+    z = np.ascontiguousarray(view)
+    y = rng.integers(0, 5, size=(3, 4))
+    probs = rng.dirichlet(np.ones(5), size=(3, 4)).transpose(0, 2, 1)  # (3, 5, 4) view
+    if be.name == "torch":
+        zv = torch.from_numpy(base)[:, :, ::2].transpose(1, 2)
+        pv = torch.from_numpy(np.ascontiguousarray(probs.transpose(0, 2, 1))).transpose(1, 2)
+        assert not zv.is_contiguous() and not pv.is_contiguous()
+    else:
+        zv, pv = view, probs
+        assert not zv.flags.c_contiguous and not pv.flags.c_contiguous
+    for t, tv in ((y, be.array(y)), (np.ascontiguousarray(probs), pv)):
+        kw = dict(reduction=reduction, label_smoothing=0.1)
+        out = be.mod.softmax_cross_entropy(zv, tv, **kw)
+        np.testing.assert_allclose(to_np(out), torch_ce(z, t, **kw), rtol=1e-13, atol=1e-15)
+        grad = be.mod.softmax_cross_entropy_grad(zv, tv, **kw)
+        expected = ref_softmax_ce_grad(z, t, None, -100, reduction, 0.1)
+        assert_close(grad, expected.astype(float), "float64")
+
+
+@pytest.mark.parametrize("threads", [None, "1", "2", "3", "not-a-number"])
+def test_numpy_backend_many_blocks_on_many_threads(monkeypatch, threads):
+    """Rows split into several cache-sized blocks, processed on one or several threads
+    (OMP_NUM_THREADS is honoured), give torch's answer, gradient included."""
+    from ce_lib.numpy import _arrays
+
+    if threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    c = 256
+    rows_per_block = max(1, _arrays.OPS.block_elements(None) // c)
+    n = 3 * rows_per_block + 5  # four blocks, the last one short
+    rng = np.random.default_rng(12)
+    logits = rng.normal(size=(n, c)).astype(np.float32)
+    target = rng.integers(0, c, size=n)
+    target[::3] = -100
+    weight = rng.uniform(0.5, 2.0, size=c).astype(np.float32)
+    from ce_lib import numpy as cn
+
+    loss, grad = cn.softmax_cross_entropy_value_and_grad(logits, target, weight=weight,
+                                                         label_smoothing=0.05)
+    z = torch.from_numpy(logits.astype(np.float64)).requires_grad_(True)
+    ref = torch.nn.functional.cross_entropy(z, torch.from_numpy(target),
+                                            weight=torch.from_numpy(weight.astype(np.float64)),
+                                            label_smoothing=0.05)
+    ref.backward()
+    assert_close(loss, ref.detach().numpy(), "float32")
+    assert_close(grad, z.grad.numpy(), "float32", tol=(1e-4, 1e-10))
