@@ -87,18 +87,22 @@ def loss_and_grad(
     label_smoothing: float,
     compute_dtype: Any,
     grad_scale: float | None,
+    out: Any = None,
 ) -> tuple[Any, Any]:
     """Per-row losses of the 2-D logits ``z`` (rows, C), and the gradient if ``grad_scale`` is set.
 
     The gradient (of ``grad_scale`` times the summed losses) is written into a new array of ``z``'s
-    dtype; it is ``None`` when ``grad_scale`` is None. Blocks of rows are independent, so
+    dtype, or into ``out`` (of ``z``'s shape and dtype, not ``z`` itself) when given; it is
+    ``None`` when ``grad_scale`` is None. Blocks of rows are independent, so
     ``ops.map_blocks`` may process them on several threads; each row's result does not depend on
     how rows are grouped.
     """
     xp = ops.xp
     num_rows, num_classes = z.shape
     losses = ops.empty((num_rows,), compute_dtype, z)
-    grad = None if grad_scale is None else ops.empty(tuple(z.shape), z.dtype, z)
+    grad = None
+    if grad_scale is not None:
+        grad = out if out is not None else ops.empty(tuple(z.shape), z.dtype, z)
     in_place = grad is not None and z.dtype == compute_dtype
     block = max(1, ops.block_elements(z) // max(num_classes, 1))
     eps = label_smoothing

@@ -12,6 +12,7 @@ from .gradients import (
     softmax_jacobian,
 )
 from .information import cross_entropy, entropy, kl_divergence
+from .linear import linear_cross_entropy_value_and_grad
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -27,6 +28,7 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "kl_divergence",
+    "linear_cross_entropy_value_and_grad",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
