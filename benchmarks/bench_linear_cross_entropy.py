@@ -36,19 +36,14 @@ Linux only.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _measure import Variant, median_times, peak_extra_bytes
 
 import ce_lib.torch as ct
 
-Variant = Callable[[], object]
 Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 NAMES = ("reference", "torch chunked", "ce_lib.torch")
 
@@ -81,48 +76,10 @@ def variant(name: str, args: Inputs) -> Variant:
     return run
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _peak_extra_in_child(
-    size: tuple[int, int, int], name: str, threads: int, queue: mp.Queue
-) -> None:
+def _measured_call(size: tuple[int, int, int], name: str, threads: int) -> Variant:
     torch.set_num_threads(threads)
     variant(name, inputs(256, 64, 1024))()  # warm-up: code pages and one-off buffers
-    run = variant(name, inputs(*size))
-    before = _status_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    run()
-    queue.put((_status_kib("VmHWM") - before) * 1024)
-
-
-def peak_extra_bytes(size: tuple[int, int, int], name: str) -> int:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_peak_extra_in_child, args=(size, name, torch.get_num_threads(), queue))
-    child.start()
-    result = queue.get()
-    child.join()
-    return result
-
-
-def median_times(size: tuple[int, int, int], rounds: int) -> dict[str, float]:
-    small = inputs(256, 64, 1024)
-    for name in NAMES:  # warm-up: imports, one-off initialisation
-        variant(name, small)()
-    args = inputs(*size)
-    runs = {name: variant(name, args) for name in NAMES}
-    times: dict[str, list[float]] = {name: [] for name in NAMES}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return variant(name, inputs(*size))
 
 
 def check_agreement(n: int, d: int, v: int) -> float:
@@ -137,8 +94,13 @@ def check_agreement(n: int, d: int, v: int) -> float:
 
 
 def report(n: int, d: int, v: int, rounds: int) -> None:
-    times = median_times((n, d, v), rounds)
-    memory = {name: peak_extra_bytes((n, d, v), name) for name in NAMES}
+    small = inputs(256, 64, 1024)
+    for name in NAMES:  # warm-up at a small size: imports, one-off initialisation
+        variant(name, small)()
+    args = inputs(n, d, v)
+    times = median_times({name: variant(name, args) for name in NAMES}, rounds)
+    threads = torch.get_num_threads()
+    memory = {name: peak_extra_bytes(_measured_call, (n, d, v), name, threads) for name in NAMES}
     ref_t, ref_m = times["reference"], memory["reference"]
     chunk_t, chunk_m = times["torch chunked"], memory["torch chunked"]
     logits = n * v * 4

@@ -13,9 +13,8 @@ float32 logits (class-index targets):
 * ``torch F.cross_entropy``: ``F.cross_entropy(z, y).backward()``;
 * ``ce_lib.torch``: ``ce_lib.torch.softmax_cross_entropy(z, y).backward()``.
 
-Time: all variants run in one process, interleaved round by round so that background noise
-spreads over all of them; the table shows each one's median, and the ratios are of medians
-measured in this one run. The targets (ce_lib.numpy <= 1.5x a copy and <= 0.3x torch; ce_lib.torch
+How time and peak extra memory are measured: see ``benchmarks/_measure.py``.
+The targets (ce_lib.numpy <= 1.5x a copy and <= 0.3x torch; ce_lib.torch
 <= 0.8x torch's time and <= 0.5x its peak extra memory) are checked for the large case: at
 64 x 1000 every variant is dominated by per-call overhead (validation, autograd bookkeeping). Peak extra memory: each variant runs once in a fresh child process;
 after the inputs are allocated the child resets the kernel's high-water mark of its resident
@@ -27,20 +26,14 @@ included (NumPy and torch allocations alike, which tracemalloc would not see). L
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _measure import Variant, median_times, peak_extra_bytes
 
 import ce_lib.numpy as cn
 import ce_lib.torch as ct
-
-Variant = Callable[[], object]
 
 
 def inputs(n: int, c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,42 +70,8 @@ def variants(z: np.ndarray, y: np.ndarray) -> dict[str, Variant]:
     }
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _peak_extra_in_child(n: int, c: int, name: str, queue: mp.Queue) -> None:
-    z, y = inputs(n, c)
-    run = variants(z, y)[name]
-    before = _status_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    run()
-    queue.put((_status_kib("VmHWM") - before) * 1024)
-
-
-def peak_extra_bytes(n: int, c: int, name: str) -> int:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_peak_extra_in_child, args=(n, c, name, queue))
-    child.start()
-    result = queue.get()
-    child.join()
-    return result
-
-
-def median_times(runs: dict[str, Variant], rounds: int) -> dict[str, float]:
-    for run in runs.values():  # warm-up
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+def _measured_call(n: int, c: int, name: str) -> Variant:
+    return variants(*inputs(n, c))[name]
 
 
 def check_agreement(z: np.ndarray, y: np.ndarray) -> float:
@@ -127,7 +86,7 @@ def report(n: int, c: int, rounds: int, check_targets: bool) -> None:
     z, y = inputs(n, c)
     runs = variants(z, y)
     times = median_times(runs, rounds)
-    memory = {name: peak_extra_bytes(n, c, name) for name in runs}
+    memory = {name: peak_extra_bytes(_measured_call, n, c, name) for name in runs}
     copy_t, torch_t = times["copy"], times["torch F.cross_entropy"]
     torch_m = memory["torch F.cross_entropy"]
     print(f"\n## logits {n} x {c} float32 ({z.nbytes / 2**20:.0f} MiB), median of {rounds} rounds, "
