@@ -9,9 +9,9 @@ import torch
 from .. import _validation as v
 from .._reduction import mean_scale
 from ..numpy import gradients as _np
-from ._tensors import as_tensor, shares_doc
+from ._tensors import shares_doc
 from .activations import explain_nan, prepare
-from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward
+from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward, softmax_ce_tensors
 
 
 @shares_doc(_np.softmax_jacobian)
@@ -31,9 +31,7 @@ def softmax_cross_entropy_value_and_grad(
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    z = as_tensor(logits, "logits")
-    t = as_tensor(target, "target", z)
-    w = None if weight is None else as_tensor(weight, "weight", z)
+    z, t, w = softmax_ce_tensors(logits, target, weight)
     return softmax_ce_forward(z.detach(), t.detach(), None if w is None else w.detach(),
                               ignore_index, reduction, label_smoothing, want_grad=True)
 

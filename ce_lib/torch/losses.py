@@ -103,6 +103,14 @@ def categorical_cross_entropy(
     return reduce(losses, reduction).to(p.dtype)
 
 
+def softmax_ce_tensors(
+    logits: Any, target: Any, weight: Any
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``softmax_cross_entropy``'s array arguments as tensors on the logits' device."""
+    z = as_tensor(logits, "logits")
+    return z, as_tensor(target, "target", z), None if weight is None else as_tensor(weight, "weight", z)
+
+
 def softmax_ce_forward(
     logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
     ignore_index: object, reduction: object, label_smoothing: object, want_grad: bool,
@@ -173,9 +181,7 @@ def softmax_cross_entropy(
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    z = as_tensor(logits, "logits")
-    t = as_tensor(target, "target", z)
-    w = None if weight is None else as_tensor(weight, "weight", z)
+    z, t, w = softmax_ce_tensors(logits, target, weight)
     if w is not None and w.requires_grad:
         raise ValueError("weight must not require grad: gradients with respect to class weights "
                          "are not supported")
