@@ -227,7 +227,7 @@ class Run:
     importers: list[str]
 
     def first_failure(self) -> str:
-        found = re.search(r"^FAILED (\S+)", self.output, re.M)
+        found = re.search(r"^FAILED (.+?)(?: - .*)?$", self.output, re.M)
         return found.group(1) if found else "(none)"
 
 
