@@ -496,3 +496,95 @@ def test_api_reference(html: Path, server: str, browser: Any) -> None:
     assert "ce_lib.numpy.softmax" in index and "ce_lib.torch.softmax" in index, (
         "the general index does not list the API"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Code fits the page, and the exercise index lists every exercise
+
+CODE_WIDTH = """() => {
+    // Open every collapsed cell (hide-input, hide-cell) so that its code is laid out too.
+    document.querySelectorAll("details").forEach((d) => { d.open = true; });
+    document.querySelectorAll(".toggle-hidden, .toggle-details__summary")
+        .forEach((el) => el.classList.remove("toggle-hidden"));
+    const pres = [...document.querySelectorAll("div.cell_input div.highlight pre")];
+    const overflowing = pres
+        .filter((pre) => pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth)
+        .map((pre) => ({
+            scroll: pre.scrollWidth, client: pre.clientWidth,
+            longest: pre.textContent.split("\\n")
+                .reduce((a, b) => (b.length > a.length ? b : a), ""),
+        }));
+    const hidden = pres.filter((pre) => pre.clientWidth === 0).length;
+    // How many characters fit: a probe line of 80 characters in the first code cell's <pre>.
+    let fits = null;
+    let probeOverflows = null;
+    const first = pres.find((pre) => pre.clientWidth > 0);
+    if (first) {
+        const probe = first.cloneNode(false);
+        const line = document.createElement("span");
+        line.textContent = "x".repeat(80);
+        probe.appendChild(line);
+        first.parentNode.appendChild(probe);
+        probeOverflows = probe.scrollWidth > probe.clientWidth;
+        const style = getComputedStyle(probe);
+        const inner = probe.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        fits = Math.floor(inner / (line.getBoundingClientRect().width / 80));
+        probe.remove();
+    }
+    return {cells: pres.length, hidden, overflowing, fits, probeOverflows};
+}"""
+
+
+def chapter_pages(html: Path) -> list[str]:
+    return sorted(p for p in site_pages(html) if re.match(r"book/\d\d_", p))
+
+
+def test_code_cells_fit_the_column(html: Path, server: str, browser: Any) -> None:
+    """At the default desktop layout no chapter code cell scrolls sideways; 80 columns fit."""
+    pages = chapter_pages(html)
+    assert pages, "no chapter page was built"
+    problems, widths = [], []
+    for path in pages:
+        with visit(browser, server, path) as v:
+            state = v.page.evaluate(CODE_WIDTH)
+        assert state["cells"] > 0, f"{path}: no code cell found (did the theme's markup change?)"
+        assert state["hidden"] == 0, f"{path}: {state['hidden']} code cells were not laid out"
+        widths.append(state["fits"])
+        if state["probeOverflows"]:
+            problems.append(
+                f"{path}: a line of 80 characters overflows (about {state['fits']} fit)"
+            )
+        problems += [
+            f"{path}: code overflows ({o['scroll']} > {o['client']} px): {o['longest'][:100]!r}"
+            for o in state["overflowing"]
+        ]
+    print(f"\ncharacters that fit in a code cell at 1280 px: {min(widths)}-{max(widths)}")
+    assert not problems, "\n".join(problems)
+
+
+EXERCISE_LABEL = re.compile(r"^\(ex-(\d+)-(\d+)\)=", re.M)
+
+
+def test_exercise_index_lists_every_exercise(html: Path) -> None:
+    """book/solutions.md is generated: every exercise of every chapter, linked, and no answer."""
+    expected = []
+    for notebook in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        expected += [
+            (f"{notebook.stem}.html#ex-{ch}-{k}", f"Exercise {int(ch)}.{int(k)}")
+            for ch, k in EXERCISE_LABEL.findall(text)
+        ]
+    assert len(expected) >= 10, f"only {len(expected)} exercises found in the chapters"
+    page = (html / "book" / "solutions.html").read_text(encoding="utf-8")
+    main = page[page.index('<article class="bd-article"') : page.index("</article>")]
+    links = re.findall(
+        r'<a class="reference internal" href="([^"]*#ex-[^"]*)"[^>]*>(.*?)</a>', main
+    )
+    found = [(href, re.sub(r"<[^>]+>", "", text).strip()) for href, text in links]
+    assert found == expected, (
+        f"missing: {sorted(set(expected) - set(found))}, extra: {sorted(set(found) - set(expected))}"
+    )
+    assert "<h1>Exercises" in main, "the page is titled Exercises"
+    assert "dropdown" not in main and "admonition" not in main, "the index holds no solution"
