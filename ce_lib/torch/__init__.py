@@ -21,6 +21,7 @@ from .losses import (
     categorical_cross_entropy,
     softmax_cross_entropy,
 )
+from .vocab_parallel import vocab_parallel_cross_entropy
 
 __all__ = [
     "binary_cross_entropy",
@@ -41,4 +42,5 @@ __all__ = [
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_value_and_grad",
     "softmax_jacobian",
+    "vocab_parallel_cross_entropy",
 ]

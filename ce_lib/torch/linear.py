@@ -110,6 +110,7 @@ def linear_cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    group: Any = None,
 ) -> torch.Tensor:
     r"""``softmax_cross_entropy(input @ linear_weight.T + linear_bias, target, ...)``, chunked.
 
@@ -138,10 +139,24 @@ def linear_cross_entropy(
             (16 MiB of float32 logits per chunk, with at most N rows). Beyond the gradients
             themselves, the extra memory is one chunk of logits (overwritten by their gradient)
             and a cache-sized slab of :math:`2^{20}` elements.
+        group: a ``torch.distributed`` process group (or ``torch.distributed.group.WORLD``) over
+            which the vocabulary is split: ``linear_weight``, ``linear_bias`` and ``weight`` are
+            then this rank's rows (those after the rows of ranks ``0..r-1``), ``input`` and
+            class-index targets the same on every rank (probability targets: this rank's
+            columns). The loss is that of the gathered weight, on every rank; each rank gets the
+            gradient of its own rows, and the input's gradient summed over the ranks. See
+            :func:`vocab_parallel_cross_entropy` for the communication (one more all-reduce, of
+            the input's gradient, in the backward pass).
 
     Returns:
         The loss, in the input's dtype: a scalar, or per row for ``reduction="none"``.
     """
+    if group is not None:  # the vocabulary split across ranks (checks the arguments on all)
+        from .vocab_parallel._functions import linear_vocab_parallel_cross_entropy
+
+        return linear_vocab_parallel_cross_entropy(input, linear_weight, target, linear_bias,
+                                                   weight, reduction, ignore_index,
+                                                   label_smoothing, chunk_size, group)
     x, w, t, b, cw = _args(input, linear_weight, target, linear_bias, weight)
     for name, tensor in (("target", t), ("weight", cw)):
         if tensor is not None and tensor.requires_grad:
