@@ -8,6 +8,7 @@ notebook that was never executed, or that is missing from the toc, would pass it
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,58 @@ def test_notebook_is_an_executed_clean_baseline(path: Path) -> None:
         if line.startswith("# ")
     ]
     assert len(titles) == 1, f"a chapter has exactly one title, found {titles}"
+
+
+# A number at rounding level (e.g. 1.1e-16, 2.8e-17): printed, its last digits depend on the CPU,
+# the BLAS kernel and the thread count, so the stored output does not travel. A check states the
+# tolerance it met instead (ce_lib.checks); the tolerance in a "✓ claim (rtol 8.9e-16)" line is a
+# constant and is allowed. A cell whose rounding-level numbers are deterministic (IEEE constants
+# of a format, one correctly rounded operation) is tagged rounding-level-ok.
+ROUNDING_LEVEL = re.compile(r"(?<![\w.])\d\.\d+e-(?:1[3-9]|[2-9]\d|\d{3})\b")
+CHECK_LINE_TOLERANCE = re.compile(r"^(\s*✓ .*?)\s*\([^()]*\)\s*$")
+TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def output_texts(output: dict) -> list[str]:
+    if output["output_type"] == "stream":
+        return ["".join(output["text"])]
+    data = output.get("data", {})
+    return ["".join(data[mime]) for mime in TEXT_MIMES if mime in data]
+
+
+def rounding_level_numbers(text: str) -> list[str]:
+    found = []
+    for line in text.splitlines():
+        line = CHECK_LINE_TOLERANCE.sub(r"\1", line)
+        found += ROUNDING_LEVEL.findall(line)
+    return found
+
+
+def test_rounding_level_detector() -> None:
+    assert rounding_level_numbers("max |a - b| = 1.1e-16") == ["1.1e-16"]
+    assert rounding_level_numbers("residual 2.8e-17, other 4.9e-324") == ["2.8e-17", "4.9e-324"]
+    assert rounding_level_numbers("<td>1.175e-38</td>") == ["1.175e-38"]
+    assert rounding_level_numbers("✓ sums to one (rtol 8.9e-16)") == []
+    assert rounding_level_numbers("✓ small (≤ 1e-09)") == []
+    assert rounding_level_numbers("✓ x = 1.1e-16 (exactly)") == ["1.1e-16"]
+    assert rounding_level_numbers("h = 1.5e-05, eps = 1e-15, loss 0.693147, 2.5e-12") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_rounding_level_number_in_outputs(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    offenders = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        if "rounding-level-ok" in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell["outputs"]:
+            for text in output_texts(output):
+                numbers = rounding_level_numbers(text)
+                if numbers:
+                    offenders.append(f"cell {index}: {sorted(set(numbers))}")
+    assert not offenders, (
+        "rounding-level numbers in stored outputs (state the tolerance met with ce_lib.checks, "
+        "or tag the cell rounding-level-ok if they are deterministic):\n" + "\n".join(offenders)
+    )
