@@ -130,7 +130,10 @@ def loss_and_grad(
                 r = ops.arange(stop - start, zb)
                 y = rows.safe_target[start:stop]
                 w_row = rows.coeff_sum_per_row[start:stop]
-                losses[start:stop] = w_row * ((m[:, 0] - zb[r, y]) + log_s)
+                # A row without weight (ignored, or a class weight of 0) has loss 0, even when
+                # its stand-in target 0 has logit -inf (0 * inf would be NaN).
+                gap = xp.where(w_row != 0, (m[:, 0] - zb[r, y]) + log_s, 0)
+                losses[start:stop] = w_row * gap
                 if grad is not None:
                     xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
                     g[r, y] -= w_row * grad_scale

@@ -116,3 +116,25 @@ def test_importing_ce_lib_does_not_import_torch():
     code = ("import sys, numpy as np, ce_lib; ce_lib.softmax(np.zeros(3)); "
             "import ce_lib.numpy; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("use", "absent"),
+    [("import torch, ce_lib.torch as b; b.softmax(torch.zeros(2))", "ce_lib.numpy"),
+     ("import ce_lib.numpy as b; b.softmax([0.0, 1.0])", "ce_lib.torch")],
+)
+def test_backends_are_siblings(use, absent):
+    """Neither backend imports the other (what they share lives in ce_lib._docs and the kernels);
+    both carry the shared docstrings."""
+    code = (f"import sys; {use}; "
+            f"assert {absent!r} not in sys.modules, sorted(m for m in sys.modules if 'ce_lib' in m); "
+            "assert b.softmax.__doc__.startswith('Softmax along')")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_import_ce_lib_imports_no_backend_until_used():
+    code = ("import sys, ce_lib; assert 'ce_lib.numpy' not in sys.modules; "
+            "ce_lib.softmax([0.0, 1.0]); assert 'ce_lib.numpy' in sys.modules; "
+            "assert 'ce_lib.torch' not in sys.modules; "
+            "assert ce_lib.numpy.softmax is sys.modules['ce_lib.numpy'].softmax")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

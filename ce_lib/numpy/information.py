@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from .._docs import document
 from ._arrays import as_array, compute_dtype, kind
 
 
@@ -36,18 +37,6 @@ def _in_base(h: np.ndarray, base: float | None, dtype: np.dtype) -> np.ndarray:
 
 
 def entropy(p: Any, *, base: float | None = None) -> np.ndarray:
-    r"""Shannon entropy of the distributions along the last axis.
-
-    .. math:: H(p) = -\sum_i p_i \log p_i, \qquad 0 \log 0 = 0
-
-    Args:
-        p: probabilities, one distribution per slice along the last axis (entries in [0, 1]
-            summing to 1). Integer or boolean one-hot rows are accepted.
-        base: logarithm base; ``None`` (default) gives nats, ``2`` gives bits.
-
-    Returns:
-        An array of shape ``p.shape[:-1]``.
-    """
     b = v.check_base(base)
     arr = _distribution(p, "p", allow_integer=True)
     pc = arr.astype(compute_dtype(arr.dtype), copy=False)
@@ -56,21 +45,6 @@ def entropy(p: Any, *, base: float | None = None) -> np.ndarray:
 
 
 def cross_entropy(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:
-    r"""Cross entropy of ``q`` relative to ``p``, along the last axis.
-
-    .. math:: H(p, q) = -\sum_i p_i \log q_i = H(p) + \mathrm{KL}(p \,\|\, q),
-       \qquad 0 \log q = 0
-
-    Args:
-        p: the true distribution(s) (entries in [0, 1] summing to 1 along the last axis);
-            integer or boolean one-hot rows are accepted.
-        q: the predicted distribution(s), floating-point, broadcastable against ``p``.
-        base: logarithm base; ``None`` (default) gives nats, ``2`` gives bits.
-
-    Returns:
-        An array of the broadcast shape without its last axis; ``inf`` where some
-        :math:`p_i > 0` has :math:`q_i = 0`.
-    """
     b = v.check_base(base)
     q_arr = _distribution(q, "q", allow_integer=False)
     p_arr = _distribution(p, "p", allow_integer=True, like=q_arr.dtype)
@@ -84,20 +58,6 @@ def cross_entropy(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:
 
 
 def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:
-    r"""Kullback–Leibler divergence of ``q`` from ``p``, along the last axis.
-
-    .. math:: \mathrm{KL}(p \,\|\, q) = \sum_i p_i \log \frac{p_i}{q_i} = H(p, q) - H(p),
-       \qquad 0 \log \frac{0}{q} = 0
-
-    Args:
-        p: the true distribution(s); integer or boolean one-hot rows are accepted.
-        q: the approximating distribution(s), floating-point, broadcastable against ``p``.
-        base: logarithm base; ``None`` (default) gives nats, ``2`` gives bits.
-
-    Returns:
-        A non-negative array of the broadcast shape without its last axis; 0 exactly where
-        ``p == q``, ``inf`` where some :math:`p_i > 0` has :math:`q_i = 0`.
-    """
     b = v.check_base(base)
     q_arr = _distribution(q, "q", allow_integer=False)
     p_arr = _distribution(p, "p", allow_integer=True, like=q_arr.dtype)
@@ -109,3 +69,6 @@ def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> np.ndarray:
         safe_p = np.where(pc > 0, pc, 1)
         terms = np.where(pc > 0, pc * (np.log(safe_p) - np.log(np.where(pc > 0, qc, 1))), 0)
     return _in_base(np.sum(terms, axis=-1), b, dtype)
+
+
+document(entropy, cross_entropy, kl_divergence)

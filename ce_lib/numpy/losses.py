@@ -8,13 +8,11 @@ import numpy as np
 
 from .. import _softmax_ce
 from .. import _validation as v
+from .._docs import LOG_CLAMP, document
 from .._reduction import reduce
 from ._arrays import OPS, as_array, compute_dtype, kind
 
 Reduction = Literal["mean", "sum", "none"]
-
-#: torch.nn.functional.binary_cross_entropy clamps each log at -100 so that p = 0 or 1 stays finite.
-LOG_CLAMP = -100.0
 
 
 def _floating(x: Any, name: str) -> np.ndarray:
@@ -42,23 +40,6 @@ def _binary_args(
 def binary_cross_entropy(
     probs: Any, target: Any, weight: Any = None, reduction: Reduction = "mean"
 ) -> np.ndarray:
-    r"""Binary cross entropy between predicted probabilities and targets.
-
-    .. math:: \ell_i = -w_i \left[ t_i \log p_i + (1 - t_i) \log(1 - p_i) \right]
-
-    Each logarithm is clamped at :math:`-100`, exactly as
-    ``torch.nn.functional.binary_cross_entropy`` does, so ``p = 0`` or ``1`` gives a finite loss.
-    Prefer :func:`binary_cross_entropy_with_logits` when the probabilities come from a sigmoid.
-
-    Args:
-        probs: predicted probabilities :math:`p \in [0, 1]`, any shape, floating-point.
-        target: targets :math:`t \in [0, 1]` of the same shape (integer or boolean 0/1 accepted).
-        weight: optional weights :math:`w`, broadcastable to ``probs``.
-        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
-
-    Returns:
-        The loss, in ``probs``' dtype: a scalar, or per element for ``reduction="none"``.
-    """
     reduction = v.check_reduction(reduction)
     p, t, w, dtype = _binary_args(probs, target, weight, "probs")
     v.check_probabilities(p, "probs")
@@ -78,29 +59,6 @@ def binary_cross_entropy_with_logits(
     pos_weight: Any = None,
     reduction: Reduction = "mean",
 ) -> np.ndarray:
-    r"""Binary cross entropy of ``sigmoid(logits)``, computed from the logits without overflow.
-
-    .. math:: \ell_i = -w_i \left[ \rho\, t_i \log \sigma(z_i) + (1 - t_i) \log(1 - \sigma(z_i)) \right]
-       = w_i \left[ (1 - t_i) \operatorname{softplus}(z_i) + \rho\, t_i \operatorname{softplus}(-z_i) \right]
-
-    with :math:`\operatorname{softplus}(z) = \log(1 + e^{z}) = \max(z, 0) + \log(1 + e^{-|z|})`,
-    exact for any finite :math:`z` (for :math:`z = 40`, :math:`t = 0` it gives 40, where
-    ``log(1 - sigmoid(40))`` is ``-inf``). Equals
-    ``torch.nn.functional.binary_cross_entropy_with_logits`` to rounding, and is more accurate for
-    small losses: both terms are non-negative, so nothing cancels (at :math:`z = -30, t = 0`
-    PyTorch's form keeps 2 correct digits of :math:`9.36 \times 10^{-14}`, this one all of them).
-
-    Args:
-        logits: raw scores :math:`z`, any shape, finite, floating-point.
-        target: targets :math:`t \in [0, 1]` of the same shape (integer or boolean 0/1 accepted).
-        weight: optional weights :math:`w`, broadcastable to ``logits``.
-        pos_weight: optional weight :math:`\rho` of the positive term, broadcast along the last
-            axis (one per class in multi-label problems): :math:`\rho > 1` raises recall.
-        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
-
-    Returns:
-        The loss, in ``logits``' dtype.
-    """
     reduction = v.check_reduction(reduction)
     losses, _, dtype = _bce_logits_terms(logits, target, weight, pos_weight, want_grad=False)
     return reduce(losses, reduction).astype(dtype)
@@ -139,24 +97,6 @@ def _bce_logits_terms(
 
 
 def categorical_cross_entropy(probs: Any, target: Any, reduction: Reduction = "mean") -> np.ndarray:
-    r"""Categorical cross entropy from predicted probabilities, classes on the last axis.
-
-    .. math:: \ell_n = -\sum_{c=1}^{C} t_{nc} \log p_{nc}
-
-    The form the tutorials teach; with a one-hot target it is :math:`-\log p_{n,y_n}`. Each
-    logarithm is clamped at :math:`-100` (as in :func:`binary_cross_entropy`), so a zero
-    probability gives a large finite loss. When the probabilities come from a softmax, use
-    :func:`softmax_cross_entropy` on the logits instead: it is exact where this one saturates.
-
-    Args:
-        probs: predicted distributions, shape ``(..., C)``, rows in [0, 1] summing to 1.
-        target: either distributions of the same shape (one-hot or soft rows; integers
-            accepted), or integer class indices of shape ``probs.shape[:-1]``.
-        reduction: ``"mean"`` (over rows), ``"sum"`` or ``"none"``.
-
-    Returns:
-        The loss, in ``probs``' dtype: a scalar, or one value per row for ``reduction="none"``.
-    """
     reduction = v.check_reduction(reduction)
     p = _floating(probs, "probs")
     v.check_distribution(p, "probs", p.dtype.itemsize)
@@ -185,41 +125,6 @@ def softmax_cross_entropy(
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> np.ndarray:
-    r"""Cross entropy between ``softmax(logits)`` and the target; equals ``F.cross_entropy``.
-
-    For class indices :math:`y_n`, class weights :math:`w` and label smoothing :math:`\varepsilon`:
-
-    .. math:: \ell_n = (1 - \varepsilon)\, w_{y_n} \left(\operatorname{logsumexp}(z_n) - z_{n,y_n}\right)
-       + \frac{\varepsilon}{C} \sum_{c} w_c \left(\operatorname{logsumexp}(z_n) - z_{nc}\right)
-
-    and ``"mean"`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over the elements whose
-    target is not ``ignore_index`` (PyTorch's weighted mean). For class probabilities
-    :math:`t_n`: :math:`\ell_n = -\sum_c w_c \tilde t_{nc} \log \operatorname{softmax}(z_n)_c` with
-    :math:`\tilde t = (1 - \varepsilon) t + \varepsilon / C`, and ``"mean"`` divides by the number
-    of elements. Never forms ``log(softmax(z))``.
-
-    Args:
-        logits: unnormalised scores of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``: the class
-            axis is 1 (0 for 1-D input), as in PyTorch. ``-inf`` marks an impossible class.
-        target: integer class indices of shape ``(N, d1, ...)`` (``()`` for 1-D logits), each in
-            ``[0, C)`` or equal to ``ignore_index``; or class probabilities of the logits' shape.
-        weight: optional class weights of shape ``(C,)``, finite and non-negative.
-        ignore_index: a class-index target value that contributes neither loss nor gradient nor
-            count (padding). Ignored for probability targets.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one loss per element, shape ``(N, d1, ...)``).
-        label_smoothing: :math:`\varepsilon \in [0, 1]`, mixing the target with the uniform
-            distribution.
-
-    Returns:
-        The loss, in the logits' dtype (float16 is computed in float32). If every target is
-        ``ignore_index`` the mean is 0, where PyTorch returns NaN (the one deliberate difference).
-
-    Raises:
-        TypeError: integer or boolean logits; a target that is neither integer nor floating.
-        ValueError: inconsistent shapes, class indices out of range, target probabilities outside
-            [0, 1], a bad ``weight``/``reduction``/``label_smoothing``, NaN or ``+inf`` logits, or a
-            row whose logits are all ``-inf``.
-    """
     loss, _ = _softmax_ce_numpy(
         logits, target, weight, ignore_index, reduction, label_smoothing, want_grad=False
     )
@@ -250,3 +155,6 @@ def _softmax_ce_numpy(
             (kind(z), kind(t), None if w is None else kind(w)),
             want_grad,
         )
+
+
+document(binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy, softmax_cross_entropy)

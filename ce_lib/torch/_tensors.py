@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,13 +58,3 @@ OPS = _softmax_ce.Ops(
     row_sum=lambda x: torch.sum(x, 1, keepdim=True),
     map_blocks=lambda run, num_rows, block: run(0, num_rows),  # torch ops use every core already
 )
-
-
-def shares_doc(numpy_fn: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a torch function its NumPy twin's docstring: one semantics, written once."""
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__doc__ = numpy_fn.__doc__
-        return fn
-
-    return decorate

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import _validation as v
-from ..numpy import activations as _np
-from ._tensors import as_tensor, compute_dtype, kind, shares_doc
+from .._docs import document
+from ._tensors import as_tensor, compute_dtype, kind
 
 
 def prepare(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,31 +31,29 @@ def explain_nan(result: torch.Tensor, x: torch.Tensor, axis: int | None,
     return result
 
 
-@shares_doc(_np.logsumexp)
 def logsumexp(x: Any, axis: int = -1, keepdims: bool = False) -> torch.Tensor:
     t, tc = prepare(x)
     return explain_nan(torch.logsumexp(tc, dim=axis, keepdim=keepdims), t, None).to(t.dtype)
 
 
-@shares_doc(_np.log_softmax)
 def log_softmax(x: Any, axis: int = -1) -> torch.Tensor:
     t, tc = prepare(x)
     return explain_nan(torch.log_softmax(tc, dim=axis), t, axis).to(t.dtype)
 
 
-@shares_doc(_np.softmax)
 def softmax(x: Any, axis: int = -1) -> torch.Tensor:
     t, tc = prepare(x)
     return explain_nan(torch.softmax(tc, dim=axis), t, axis).to(t.dtype)
 
 
-@shares_doc(_np.sigmoid)
 def sigmoid(x: Any) -> torch.Tensor:
     t, tc = prepare(x)
     return explain_nan(torch.sigmoid(tc), t, None).to(t.dtype)
 
 
-@shares_doc(_np.log_sigmoid)
 def log_sigmoid(x: Any) -> torch.Tensor:
     t, tc = prepare(x)
     return explain_nan(F.logsigmoid(tc), t, None).to(t.dtype)
+
+
+document(logsumexp, log_softmax, softmax, sigmoid, log_sigmoid)

@@ -7,14 +7,12 @@ from typing import Any
 import torch
 
 from .. import _validation as v
+from .._docs import document
 from .._reduction import mean_scale
-from ..numpy import gradients as _np
-from ._tensors import shares_doc
 from .activations import explain_nan, prepare
 from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward, softmax_ce_tensors
 
 
-@shares_doc(_np.softmax_jacobian)
 def softmax_jacobian(logits: Any, axis: int = -1) -> torch.Tensor:
     z, zc = prepare(logits, "logits")
     p = torch.movedim(explain_nan(torch.softmax(zc, dim=axis), z, axis, "logits"), axis, -1)
@@ -22,7 +20,6 @@ def softmax_jacobian(logits: Any, axis: int = -1) -> torch.Tensor:
     return jac.to(z.dtype)  # half precision: computed in float32, rounded once
 
 
-@shares_doc(_np.softmax_cross_entropy_value_and_grad)
 def softmax_cross_entropy_value_and_grad(
     logits: Any,
     target: Any,
@@ -36,7 +33,6 @@ def softmax_cross_entropy_value_and_grad(
                               ignore_index, reduction, label_smoothing, want_grad=True)
 
 
-@shares_doc(_np.softmax_cross_entropy_grad)
 def softmax_cross_entropy_grad(
     logits: Any,
     target: Any,
@@ -50,7 +46,6 @@ def softmax_cross_entropy_grad(
     )[1]
 
 
-@shares_doc(_np.binary_cross_entropy_with_logits_grad)
 def binary_cross_entropy_with_logits_grad(
     logits: Any,
     target: Any,
@@ -74,3 +69,6 @@ def binary_cross_entropy_with_logits_grad(
         if reduction == "mean":
             grad = grad * mean_scale(grad.numel())
         return grad.to(dtype).contiguous()
+
+
+document(softmax_jacobian, softmax_cross_entropy_value_and_grad, softmax_cross_entropy_grad, binary_cross_entropy_with_logits_grad)

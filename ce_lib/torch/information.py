@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from .. import _validation as v
-from ..numpy import information as _np
-from ._tensors import as_tensor, compute_dtype, kind, shares_doc
+from .._docs import document
+from ._tensors import as_tensor, compute_dtype, kind
 
 
 def _distribution(x: Any, name: str, *, allow_integer: bool, like: torch.Tensor | None = None,
@@ -30,7 +30,6 @@ def _in_base(h: torch.Tensor, base: float | None, dtype: torch.dtype) -> torch.T
     return h.to(dtype)
 
 
-@shares_doc(_np.entropy)
 def entropy(p: Any, *, base: float | None = None) -> torch.Tensor:
     b = v.check_base(base)
     pt = _distribution(p, "p", allow_integer=True)
@@ -47,16 +46,17 @@ def _pair(p: Any, q: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
     return pt.to(cd), qt.to(cd), dtype
 
 
-@shares_doc(_np.cross_entropy)
 def cross_entropy(p: Any, q: Any, *, base: float | None = None) -> torch.Tensor:
     b = v.check_base(base)
     pc, qc, dtype = _pair(p, q)
     return _in_base(0.0 - torch.special.xlogy(pc, qc).sum(-1), b, dtype)
 
 
-@shares_doc(_np.kl_divergence)
 def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> torch.Tensor:
     b = v.check_base(base)
     pc, qc, dtype = _pair(p, q)
     terms = torch.special.xlogy(pc, pc) - torch.special.xlogy(pc, qc)
     return _in_base(terms.sum(-1), b, dtype)
+
+
+document(entropy, cross_entropy, kl_divergence)

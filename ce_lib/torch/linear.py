@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from .. import _linear_ce
+from .._docs import document
 from .._reduction import reduce
-from ..numpy import linear as _np
-from ._tensors import OPS, as_tensor, kind, shares_doc
+from ._tensors import OPS, as_tensor, kind
 from .losses import Reduction
 
 
@@ -166,7 +166,6 @@ def linear_cross_entropy(
     return _LinearCrossEntropy.apply(x, w, b, problem, torch.is_grad_enabled())
 
 
-@shares_doc(_np.linear_cross_entropy_value_and_grad)
 def linear_cross_entropy_value_and_grad(
     input: Any,
     linear_weight: Any,
@@ -185,3 +184,6 @@ def linear_cross_entropy_value_and_grad(
         return _linear_ce.linear_value_and_grad(  # type: ignore[return-value]
             OPS, problem, (True, True, b is not None), _add_matmul
         )
+
+
+document(linear_cross_entropy_value_and_grad)

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 
 from .. import _softmax_ce
 from .. import _validation as v
+from .._docs import LOG_CLAMP, document
 from .._reduction import mean_scale, reduce
-from ..numpy import losses as _np
-from ._tensors import OPS, as_tensor, compute_dtype, kind, shares_doc
+from ._tensors import OPS, as_tensor, compute_dtype, kind
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -38,7 +38,6 @@ def _binary_args(
     return pred.to(cd), tgt.to(cd), w, pred.dtype
 
 
-@shares_doc(_np.binary_cross_entropy)
 def binary_cross_entropy(
     probs: Any, target: Any, weight: Any = None, reduction: Reduction = "mean"
 ) -> torch.Tensor:
@@ -60,7 +59,6 @@ def _pos_weight(pos_weight: Any, logits: torch.Tensor) -> torch.Tensor | None:
     return pw.to(logits.dtype)
 
 
-@shares_doc(_np.binary_cross_entropy_with_logits)
 def binary_cross_entropy_with_logits(
     logits: Any,
     target: Any,
@@ -82,7 +80,6 @@ def binary_cross_entropy_with_logits(
     return reduce(losses, reduction).to(dtype)
 
 
-@shares_doc(_np.categorical_cross_entropy)
 def categorical_cross_entropy(
     probs: Any, target: Any, reduction: Reduction = "mean"
 ) -> torch.Tensor:
@@ -90,7 +87,7 @@ def categorical_cross_entropy(
     p = _floating(probs, "probs")
     v.check_distribution(p, "probs", p.element_size())
     tgt = as_tensor(target, "target", p)
-    log_p = torch.log(p.to(compute_dtype(p.dtype))).clamp(min=_np.LOG_CLAMP)
+    log_p = torch.log(p.to(compute_dtype(p.dtype))).clamp(min=LOG_CLAMP)
     if kind(tgt) == "i" and tuple(tgt.shape) == tuple(p.shape[:-1]):
         v.check_class_indices(tgt, p.shape[-1], None)
         losses = -torch.gather(log_p, -1, tgt.long().unsqueeze(-1)).squeeze(-1)
@@ -172,7 +169,6 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return grad_logits, grad_target, None, None, None, None
 
 
-@shares_doc(_np.softmax_cross_entropy)
 def softmax_cross_entropy(
     logits: Any,
     target: Any,
@@ -186,3 +182,6 @@ def softmax_cross_entropy(
         raise ValueError("weight must not require grad: gradients with respect to class weights "
                          "are not supported")
     return _SoftmaxCrossEntropy.apply(z, t, w, ignore_index, reduction, label_smoothing)
+
+
+document(binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy, softmax_cross_entropy)
