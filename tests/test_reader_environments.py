@@ -181,3 +181,30 @@ def test_readme_states_the_python_range() -> None:
     assert "Python 3.11-3.14" in readme
     assert "3.10+" not in readme
     assert "bash scripts/build.sh" in readme and "bash scripts/test.sh" in readme
+
+
+# ---------------------------------------------------------------------------------------- CI
+
+
+def workflow(name: str) -> dict:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def test_ci_runs_the_readme_test_command_and_pages_waits_for_it() -> None:
+    ci, pages = workflow("ci.yml"), workflow("pages.yml")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    runs = [step.get("run", "") for step in ci["jobs"]["test"]["steps"]]
+    assert "bash .ci/run" in runs
+    assert "exec bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    lower = [step.get("run", "") for step in ci["jobs"]["lower-bounds"]["steps"]]
+    assert "bash scripts/test_lower_bounds.sh" in lower
+    assert set(pages["on"]) == {"workflow_run"}, "Pages deploys only through CI"
+    assert pages["on"]["workflow_run"]["workflows"] == [ci["name"]]
+    assert "conclusion == 'success'" in pages["jobs"]["build"]["if"]
+    assert pages["jobs"]["deploy"]["needs"] == "build"
+    for data in (ci, pages):
+        for job in data["jobs"].values():
+            for step in job["steps"]:
+                assert step.get("uses", "actions/").startswith("actions/"), step
