@@ -1,18 +1,26 @@
 """Cross entropy of a linear layer's output at vocabulary scale: time and peak memory.
 
-    python benchmarks/bench_linear_cross_entropy.py            # N=2048,d=256,V=32768 and N=8192,d=512,V=65536
+    python benchmarks/bench_linear_cross_entropy.py            # the full run, writes the results file
     python benchmarks/bench_linear_cross_entropy.py --quick    # small sizes, a smoke test
     python benchmarks/bench_linear_cross_entropy.py --size 8192 256 32768   # any N, d, V
 
-The default run takes about 3 minutes on 2 CPU cores (the plain variant needs 6 GiB of RAM for
-the large case).
+The full run measures N=2048, d=256, V=32768 and N=8192, d=512, V=65536, a sweep of chunk
+sizes at N=2048, d=256, V=16384, and the machine's balance (the speed of a large matrix
+product against the speed of a copy), and writes everything, with the command, the date and
+the machine, to ``benchmarks/results/linear_cross_entropy.json``, the file chapter 10 reads
+(``--output PATH`` writes elsewhere; ``--quick`` and ``--size`` write only with ``--output``).
+It takes about 6 minutes on 2 CPU cores and needs 9 GiB of RAM (the plain variant that keeps
+its logits, large case).
 
 Every variant computes the mean loss of ``softmax_cross_entropy(X @ W.T, y)`` for float32 hidden
 states ``X`` (N, d), an output layer ``W`` (V, d) and class-index targets ``y`` (N,), *and* its
 gradients with respect to ``X`` and ``W`` (``loss.backward()``):
 
 * ``reference``: ``F.cross_entropy(X @ W.T, y)``: the (N, V) logits, their log-softmax and
-  their gradient are all materialized;
+  their gradient are all materialized (the logits are freed when the call returns: the matrix
+  product saves X and W, not its output);
+* ``reference, logits kept``: the same with the logits held in a variable until the backward
+  pass is done, as in ordinary model code (``logits = head(h); loss = F.cross_entropy(...)``);
 * ``torch chunked``: ``F.linear_cross_entropy(X, W, y, options=LinearCrossEntropyOptions())``,
   PyTorch's own chunked path with its default options;
 * ``ce_lib.torch``: :func:`ce_lib.torch.linear_cross_entropy` with its default ``chunk_size``.
@@ -20,8 +28,8 @@ gradients with respect to ``X`` and ``W`` (``loss.backward()``):
 Time: the variants run in this process, interleaved round by round so that background noise
 spreads over all of them (after a warm-up on a small problem); the table shows each one's median,
 and the ratios are of medians measured in this one run. On a machine shared with other busy
-processes the chunked variants slow down more than the reference: they issue many more, smaller
-parallel operations, and each one waits for all of its threads to be scheduled.
+processes the chunked variants can slow down more than the reference: they issue many more,
+smaller parallel operations, and each one waits for all of its threads to be scheduled.
 
 Peak extra memory: each variant runs once in a fresh child process. After allocating the inputs,
 the child resets the kernel's high-water mark of its resident memory (writing ``5`` to
@@ -36,16 +44,20 @@ Linux only.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from _measure import Variant, median_times, peak_extra_bytes
+from _results import write_results
 
 import ce_lib.torch as ct
 
 Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-NAMES = ("reference", "torch chunked", "ce_lib.torch")
+NAMES = ("reference", "reference, logits kept", "torch chunked", "ce_lib.torch")
+SWEEP_CHUNKS = (8, 16, 32, 64, 128, 256, 512, 2048)
 
 
 def inputs(n: int, d: int, v: int) -> Inputs:
@@ -73,7 +85,14 @@ def variant(name: str, args: Inputs) -> Variant:
         value.backward()
         return value
 
-    return run
+    def run_logits_kept() -> object:
+        x.grad = w.grad = None
+        logits = x @ w.T  # alive until this function returns, through the backward pass
+        value = F.cross_entropy(logits, y)
+        value.backward()
+        return value, logits
+
+    return run_logits_kept if name == "reference, logits kept" else run
 
 
 def _measured_call(size: tuple[int, int, int], name: str, threads: int) -> Variant:
@@ -93,7 +112,7 @@ def check_agreement(n: int, d: int, v: int) -> float:
     return max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(ref, ours, strict=True))
 
 
-def report(n: int, d: int, v: int, rounds: int) -> None:
+def report(n: int, d: int, v: int, rounds: int) -> dict[str, Any]:
     small = inputs(256, 64, 1024)
     for name in NAMES:  # warm-up at a small size: imports, one-off initialisation
         variant(name, small)()
@@ -104,16 +123,28 @@ def report(n: int, d: int, v: int, rounds: int) -> None:
     ref_t, ref_m = times["reference"], memory["reference"]
     chunk_t, chunk_m = times["torch chunked"], memory["torch chunked"]
     logits = n * v * 4
+    agreement = check_agreement(512, d, v)
     print(f"\n## N={n} tokens, d={d}, V={v}, float32 (logits would take {logits / 2**20:.0f} MiB), "
-          f"median of {rounds} round(s), {torch.get_num_threads()} torch threads")
-    print(f"max relative |grad(ce_lib.torch) - grad(reference)| at N=512: "
-          f"{check_agreement(512, d, v):.1e}\n")
+          f"median of {rounds} round(s), {threads} torch threads")
+    print(f"max relative |grad(ce_lib.torch) - grad(reference)| at N=512: {agreement:.1e}\n")
     print("| variant | time (s) | / reference | peak extra (MiB) | / reference | / torch chunked |")
     print("|---|---:|---:|---:|---:|---:|")
+    rows = []
     for name in NAMES:
-        print(f"| {name} | {times[name]:.3f} | {times[name] / ref_t:.2f} | "
-              f"{memory[name] / 2**20:.1f} | {memory[name] / ref_m:.3f} | "
-              f"{memory[name] / chunk_m:.2f} |")
+        row = {
+            "variant": name,
+            "time_s": times[name],
+            "time_over_reference": times[name] / ref_t,
+            "peak_extra_bytes": memory[name],
+            "peak_extra_mib": memory[name] / 2**20,
+            "memory_over_reference": memory[name] / ref_m,
+            "memory_over_torch_chunked": memory[name] / chunk_m,
+            "memory_over_logits": memory[name] / logits,
+        }
+        rows.append(row)
+        print(f"| {name} | {row['time_s']:.3f} | {row['time_over_reference']:.2f} | "
+              f"{row['peak_extra_mib']:.1f} | {row['memory_over_reference']:.3f} | "
+              f"{row['memory_over_torch_chunked']:.2f} |")
     print()
     ours_t, ours_m = times["ce_lib.torch"], memory["ce_lib.torch"]
     targets = [
@@ -124,6 +155,79 @@ def report(n: int, d: int, v: int, rounds: int) -> None:
     for label, ratio, limit in targets:
         print(f"- {label}: {ratio:.2f} -> {'met' if ratio <= limit else 'NOT met'}")
     print(f"- for comparison, torch chunked time / reference: {chunk_t / ref_t:.2f}")
+    return {
+        "kind": "variants",
+        "n": n, "d": d, "v": v, "dtype": "float32", "rounds": rounds, "torch_threads": threads,
+        "logits_bytes": logits,
+        "max_relative_grad_difference_at_n512": agreement,
+        "rows": rows,
+        "targets": [{"target": label, "ratio": ratio, "limit": limit, "met": ratio <= limit}
+                    for label, ratio, limit in targets],
+    }
+
+
+def chunk_sweep(n: int, d: int, v: int, chunks: tuple[int, ...], rounds: int) -> dict[str, Any]:
+    """Forward + backward time of ce_lib.torch for each chunk size, over the reference's time."""
+    args = inputs(n, d, v)
+    x, w, y = args
+
+    def chunked(c: int) -> Variant:
+        def run() -> object:
+            x.grad = w.grad = None
+            value = ct.linear_cross_entropy(x, w, y, chunk_size=c)
+            value.backward()
+            return value
+
+        return run
+
+    runs = {"reference": variant("reference", args)}
+    runs.update({f"chunk_size={c}": chunked(c) for c in chunks})
+    times = median_times(runs, rounds)
+    ref_t = times["reference"]
+    print(f"\n## chunk sizes, N={n}, d={d}, V={v}, float32, median of {rounds} rounds, "
+          f"{torch.get_num_threads()} torch threads: time / reference")
+    rows = []
+    for c in chunks:
+        t = times[f"chunk_size={c}"]
+        rows.append({"chunk_size": c, "time_s": t, "time_over_reference": t / ref_t})
+        print(f"- chunk_size={c}: {t / ref_t:.2f}")
+    return {
+        "kind": "chunk_sweep",
+        "n": n, "d": d, "v": v, "dtype": "float32", "rounds": rounds,
+        "torch_threads": torch.get_num_threads(),
+        "reference_time_s": ref_t,
+        "rows": rows,
+    }
+
+
+def machine_balance(size: int, copy_mib: int, rounds: int) -> dict[str, Any]:
+    """Floating-point operations per second of a large matrix product, bytes per second of a copy.
+
+    Their ratio is how many operations the processor can do in the time it moves one byte to or
+    from main memory: products whose arithmetic intensity is below it are memory-bound.
+    """
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=g)
+    b = torch.randn(size, size, generator=g)
+    out = torch.empty(size, size)
+    src = torch.randn(copy_mib * 2**20 // 4, generator=g)
+    dst = torch.empty_like(src)
+    times = median_times({"matmul": lambda: torch.mm(a, b, out=out),
+                          "copy": lambda: dst.copy_(src)}, rounds)
+    flops = 2 * size**3 / times["matmul"]
+    bytes_per_s = 2 * src.numel() * 4 / times["copy"]  # each byte is read once and written once
+    print(f"\n## machine balance, {torch.get_num_threads()} torch threads: float32 matmul "
+          f"{size}^3 at {flops / 1e9:.1f} GFLOP/s, copy of {copy_mib} MiB at "
+          f"{bytes_per_s / 1e9:.1f} GB/s (read + write): {flops / bytes_per_s:.1f} operations "
+          "per byte")
+    return {
+        "kind": "machine_balance",
+        "matmul_size": size, "copy_mib": copy_mib, "rounds": rounds,
+        "torch_threads": torch.get_num_threads(),
+        "matmul_time_s": times["matmul"], "matmul_flop_per_s": flops,
+        "copy_time_s": times["copy"], "copy_bytes_per_s": bytes_per_s,
+        "flop_per_byte": flops / bytes_per_s,
+    }
 
 
 def main() -> None:
@@ -131,14 +235,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     parser.add_argument("--size", nargs=3, type=int, metavar=("N", "D", "V"),
                         help="one problem of this size instead (3 rounds)")
+    parser.add_argument("--output", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args()
     if args.size:
-        report(*args.size, rounds=3)
+        cases = [report(*args.size, rounds=3)]
     elif args.quick:
-        report(1024, 128, 8192, rounds=3)
+        cases = [report(1024, 128, 8192, rounds=3),
+                 chunk_sweep(512, 64, 4096, (8, 64, 512), rounds=3),
+                 machine_balance(512, 64, rounds=3)]
     else:
-        report(2048, 256, 32768, rounds=5)
-        report(8192, 512, 65536, rounds=2)
+        cases = [report(2048, 256, 32768, rounds=5),
+                 report(8192, 512, 65536, rounds=2),
+                 chunk_sweep(2048, 256, 16384, SWEEP_CHUNKS, rounds=5),
+                 machine_balance(2048, 512, rounds=7)]
+    if args.output or not (args.size or args.quick):
+        write_results("linear_cross_entropy", cases, args.output)
 
 
 if __name__ == "__main__":

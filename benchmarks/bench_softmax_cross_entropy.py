@@ -3,6 +3,10 @@
     python benchmarks/bench_softmax_cross_entropy.py            # 2048 x 32768 and 64 x 1000
     python benchmarks/bench_softmax_cross_entropy.py --quick    # smaller, for a smoke test
 
+The full run writes its numbers, with the command, the date and the machine, to
+``benchmarks/results/softmax_cross_entropy.json`` (the file the README quotes; ``--output PATH``
+writes elsewhere, and ``--quick`` writes only with ``--output``).
+
 Every variant computes the mean loss over the batch *and* its gradient with respect to the
 float32 logits (class-index targets):
 
@@ -26,11 +30,14 @@ included (NumPy and torch allocations alike, which tracemalloc would not see). L
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from _measure import Variant, median_times, peak_extra_bytes
+from _results import write_results
 
 import ce_lib.numpy as cn
 import ce_lib.torch as ct
@@ -82,25 +89,45 @@ def check_agreement(z: np.ndarray, y: np.ndarray) -> float:
     return float(np.abs(grad - zt.grad.numpy()).max())
 
 
-def report(n: int, c: int, rounds: int, check_targets: bool) -> None:
+def report(n: int, c: int, rounds: int, check_targets: bool) -> dict[str, Any]:
     z, y = inputs(n, c)
     runs = variants(z, y)
     times = median_times(runs, rounds)
     memory = {name: peak_extra_bytes(_measured_call, n, c, name) for name in runs}
     copy_t, torch_t = times["copy"], times["torch F.cross_entropy"]
     torch_m = memory["torch F.cross_entropy"]
+    agreement = check_agreement(z, y)
     print(f"\n## logits {n} x {c} float32 ({z.nbytes / 2**20:.0f} MiB), median of {rounds} rounds, "
           f"{torch.get_num_threads()} torch threads")
-    print(f"max |grad(ce_lib.numpy) - grad(torch)| = {check_agreement(z, y):.1e}\n")
+    print(f"max |grad(ce_lib.numpy) - grad(torch)| = {agreement:.1e}\n")
     print("| variant | time (ms) | / copy | / torch | peak extra (MiB) | / torch |")
     print("|---|---:|---:|---:|---:|---:|")
+    rows = []
     for name in runs:
-        print(f"| {name} | {times[name] * 1e3:.2f} | {times[name] / copy_t:.2f} | "
-              f"{times[name] / torch_t:.2f} | {memory[name] / 2**20:.1f} | "
-              f"{memory[name] / torch_m:.2f} |")
+        row = {
+            "variant": name,
+            "time_s": times[name],
+            "time_over_copy": times[name] / copy_t,
+            "time_over_torch": times[name] / torch_t,
+            "peak_extra_bytes": memory[name],
+            "peak_extra_mib": memory[name] / 2**20,
+            "memory_over_torch": memory[name] / torch_m,
+        }
+        rows.append(row)
+        print(f"| {name} | {row['time_s'] * 1e3:.2f} | {row['time_over_copy']:.2f} | "
+              f"{row['time_over_torch']:.2f} | {row['peak_extra_mib']:.1f} | "
+              f"{row['memory_over_torch']:.2f} |")
     print()
+    case = {
+        "n": n, "c": c, "dtype": "float32", "rounds": rounds,
+        "torch_threads": torch.get_num_threads(),
+        "logits_bytes": z.nbytes,
+        "max_abs_grad_difference": agreement,
+        "rows": rows,
+        "targets": [],
+    }
     if not check_targets:  # the targets are for the large case
-        return
+        return case
     targets = [
         ("ce_lib.numpy time <= 1.5x copy", times["ce_lib.numpy"] / copy_t, 1.5),
         ("ce_lib.numpy time <= 0.3x torch", times["ce_lib.numpy"] / torch_t, 0.3),
@@ -109,18 +136,24 @@ def report(n: int, c: int, rounds: int, check_targets: bool) -> None:
     ]
     for label, ratio, limit in targets:
         print(f"- {label}: {ratio:.2f} -> {'met' if ratio <= limit else 'NOT met'}")
+    case["targets"] = [{"target": label, "ratio": ratio, "limit": limit, "met": ratio <= limit}
+                       for label, ratio, limit in targets]
+    return case
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    parser.add_argument("--output", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args()
     if args.quick:
-        report(256, 4096, rounds=5, check_targets=True)
-        report(64, 1000, rounds=20, check_targets=False)
+        cases = [report(256, 4096, rounds=5, check_targets=True),
+                 report(64, 1000, rounds=20, check_targets=False)]
     else:
-        report(2048, 32768, rounds=15, check_targets=True)
-        report(64, 1000, rounds=200, check_targets=False)
+        cases = [report(2048, 32768, rounds=15, check_targets=True),
+                 report(64, 1000, rounds=200, check_targets=False)]
+    if args.output or not args.quick:
+        write_results("softmax_cross_entropy", cases, args.output)
 
 
 if __name__ == "__main__":
