@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import inf
 from typing import Any
 
 from . import _validation as v
@@ -131,9 +132,10 @@ def loss_and_grad(
                 y = rows.safe_target[start:stop]
                 w_row = rows.coeff_sum_per_row[start:stop]
                 # A row without weight (ignored, or a class weight of 0) has loss 0, even when
-                # its stand-in target 0 has logit -inf (0 * inf would be NaN).
-                gap = xp.where(w_row != 0, (m[:, 0] - zb[r, y]) + log_s, 0)
-                losses[start:stop] = w_row * gap
+                # its stand-in target 0 has logit -inf (0 * inf would be NaN); NaN logits still
+                # give NaN, which the check below explains.
+                gap = (m[:, 0] - zb[r, y]) + log_s
+                losses[start:stop] = xp.where((w_row == 0) & (gap == inf), 0, w_row * gap)
                 if grad is not None:
                     xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
                     g[r, y] -= w_row * grad_scale

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -36,12 +37,17 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
 
 #: Hypothesis settings for the property tests: small, fast and without deadlines (torch's first
 #: call of an operator can be slow).
+#: ``CE_LIB_TEST_PROFILE=mutation`` (scripts/mutation_test.sh) runs each property with a few
+#: derandomized examples: every mutant then meets the same inputs, and a run takes hours, not days.
+MUTATION_PROFILE = os.environ.get("CE_LIB_TEST_PROFILE") == "mutation"
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=6 if MUTATION_PROFILE else 60,
     deadline=None,
+    derandomize=MUTATION_PROFILE,
+    database=None if MUTATION_PROFILE else settings.default.database,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FEW = settings(SETTINGS, max_examples=25)
+FEW = settings(SETTINGS, max_examples=4 if MUTATION_PROFILE else 25)
 
 TORCH_DTYPES = {
     "float16": torch.float16,

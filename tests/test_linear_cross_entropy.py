@@ -123,7 +123,9 @@ def test_matches_torch_linear_cross_entropy_both_paths():
         assert_all_close([ours[0], *ours[1]], [theirs[0], *theirs[1]], rtol=1e-10, atol=1e-12)
     ours_params = list(inspect.signature(ct.linear_cross_entropy).parameters)
     torch_params = list(inspect.signature(F.linear_cross_entropy).parameters)
-    assert ours_params[:-1] == torch_params[:-1]  # options -> chunk_size
+    # torch's options -> chunk_size (and group=, for a vocabulary split across ranks)
+    assert ours_params[: len(torch_params) - 1] == torch_params[:-1]
+    assert set(ours_params[len(torch_params) - 1 :]) <= {"chunk_size", "group"}
 
 
 def test_probability_targets():
@@ -307,7 +309,8 @@ def test_same_parameters_in_both_backends():
         assert (inspect.signature(getattr(cn, name)).parameters.keys()
                 == inspect.signature(getattr(ct, name)).parameters.keys())
     assert "linear_cross_entropy" in ct.__all__
-    assert (inspect.signature(ct.linear_cross_entropy).parameters.keys()
+    # linear_cross_entropy also takes group= (the vocabulary split across ranks)
+    assert (inspect.signature(ct.linear_cross_entropy).parameters.keys() - {"group"}
             == inspect.signature(ct.linear_cross_entropy_value_and_grad).parameters.keys())
 
 
