@@ -64,14 +64,6 @@ _NO_MIN = 1 << 62
 _STATS = 5  # m_r, lse_r, A_r, gap_r, target weight
 
 
-class _ArgumentError(Exception):
-    """A local argument check failed; carries the original exception."""
-
-    def __init__(self, exc: Exception) -> None:
-        super().__init__(str(exc))
-        self.exc = exc
-
-
 def _all_gather(out: torch.Tensor, inp: torch.Tensor, group: Any) -> None:
     """One collective: ``out`` (R * k, ...) receives every rank's ``inp`` (k, ...), rank order."""
     gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
@@ -335,9 +327,7 @@ def _check_agreement(
 
 
 def _coefficients(p: Plan, z: torch.Tensor, start: int, stop: int) -> tuple[Any, Any, Any]:
-    """What a block of rows needs: (local target column or None, its weight a_y, valid rows)."""
-    if not p.index_target:
-        return None, None, None
+    """Class-index targets of a block of rows: ((local column, mine), weight a_y, valid rows)."""
     t = p.target[start:stop]
     valid = t != p.ignore_index
     j = t - p.offset

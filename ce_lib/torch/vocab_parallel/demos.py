@@ -243,11 +243,15 @@ def normalization(rank: int, world: int, seed: int = 0) -> dict[str, Any]:
             "tokens per micro-batch": (y != IGNORE).sum((2, 3)), "global count value": count}
 
 
-def chapter(rank: int, world: int) -> dict[str, Any]:
-    """Everything chapter 11 runs on several processes, in one launch (each start costs seconds)."""
+def chapter(rank: int, world: int,
+            splits: tuple[list[int], list[int]] = ([2, 5], [4, 3])) -> dict[str, Any]:
+    """Everything chapter 11 runs on several processes, in one launch (each start costs seconds).
+
+    ``splits``: the vocabulary's columns per rank for :func:`knobs` and :func:`linear_form`.
+    """
     return {
-        "knobs": knobs(rank, world, [2, 5]),
-        "linear": linear_form(rank, world, [4, 3]),
+        "knobs": knobs(rank, world, splits[0]),
+        "linear": linear_form(rank, world, splits[1]),
         "bad inputs": bad_inputs(rank, world),
         "loss_parallel": loss_parallel_defects(rank, world),
         "normalization": normalization(rank, world),
