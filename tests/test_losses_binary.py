@@ -194,8 +194,6 @@ def test_tiny_probabilities_hit_the_clamp(be):
 @dtypes_of
 @pytest.mark.parametrize("magnitude", [100.0, 1e4])
 def test_logits_far_from_zero_are_finite_and_exact(be, dtype, magnitude):
-    if dtype == "float16" and magnitude > 6e4:
-        pytest.skip("not a float16 value")
     values = np.array([magnitude, -magnitude, magnitude, -magnitude, 0.5 * magnitude,
                        -0.5 * magnitude])
     target = np.array([1.0, 0.0, 0.0, 1.0, 0.3, 0.7])

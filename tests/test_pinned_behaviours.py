@@ -102,6 +102,25 @@ def test_mean_with_zero_total_weight_is_zero_with_zero_gradient(be, label_smooth
     assert (torch_sum > 0) == (label_smoothing > 0)
 
 
+# --- a -inf logit with no target mass contributes 0 (torch: NaN for probability targets) ----
+
+
+@backends
+def test_probability_target_without_mass_on_a_minus_inf_class_is_finite(be):
+    z = np.array([[-INF, 0.5, 1.0], [0.2, -INF, -0.3]])
+    t = np.array([[0.0, 0.25, 0.75], [0.5, 0.0, 0.5]])
+    zt = torch.tensor(z)
+    assert math.isnan(F.cross_entropy(zt, torch.tensor(t)).item())  # torch: 0 * log 0 = NaN
+    # the same loss over the possible classes only (the impossible ones have no mass)
+    rows = [F.cross_entropy(zt[0:1, 1:], torch.tensor(t[0:1, 1:]), reduction="sum"),
+            F.cross_entropy(zt[1:2, [0, 2]], torch.tensor(t[1:2, [0, 2]]), reduction="sum")]
+    expected = (rows[0] + rows[1]).item() / 2
+    loss, grad = be.mod.softmax_cross_entropy_value_and_grad(be.array(z), be.array(t))
+    assert abs(float(loss) - expected) <= 4e-16 * expected
+    g = to_np(grad)
+    assert g[0, 0] == 0.0 and g[1, 1] == 0.0 and np.isfinite(g).all()
+
+
 # --- zero-length reduction axis in the activations -------------------------------------------
 
 
