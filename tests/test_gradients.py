@@ -35,7 +35,6 @@ from strategies import (
     ref_softmax_ce_grad,
     to_np,
     torch64,
-    torch_ce,
     torch_linear_ce_and_grads,
 )
 
@@ -169,6 +168,14 @@ def test_value_and_grad_equals_separate_calls(be, dtype, case):
     assert_close(loss, to_np(loss2), dtype, tol=(1e-15, 0) if dtype == "float64" else None)
     assert_close(grad, to_np(grad2), dtype, tol=(1e-15, 0) if dtype == "float64" else None)
     assert tuple(grad.shape) == tuple(logits.shape)
+    # and both equal the independent extended-precision reference
+    w64 = None if kwargs["weight"] is None else to_np(kwargs["weight"])
+    ref = ref_softmax_ce(to_np(logits), to_np(target), w64, case.ignore_index, case.reduction,
+                         case.label_smoothing)
+    ref_grad = ref_softmax_ce_grad(to_np(logits), to_np(target), w64, case.ignore_index,
+                                   case.reduction, case.label_smoothing)
+    assert_close(loss, np.asarray(ref, dtype=np.float64), dtype)
+    assert_close(grad, ref_grad.astype(np.float64), dtype)
 
 
 @backends
@@ -352,10 +359,16 @@ def test_linear_chunking_changes_nothing_but_rounding(be, reduction):
     for other in results[1:]:
         for a, c in zip(results[0], other, strict=True):
             np.testing.assert_allclose(to_np(c), to_np(a), rtol=1e-13, atol=1e-15)
-    z = x @ w.T + b
-    np.testing.assert_allclose(to_np(results[0][0]),
-                               torch_ce(z, y, reduction=reduction, label_smoothing=0.1),
-                               rtol=1e-12, atol=1e-15)
+    # and each equals autograd through torch's own F.cross_entropy(F.linear(...))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ref = F.cross_entropy(F.linear(xt, wt, bt), torch.tensor(y), reduction=reduction,
+                          label_smoothing=0.1)
+    ref.sum().backward()
+    for result in results:
+        np.testing.assert_allclose(to_np(result[0]), ref.detach().numpy(), rtol=1e-12,
+                                   atol=1e-15)
+        for got, want in zip(result[1:], (xt.grad, wt.grad, bt.grad), strict=True):
+            np.testing.assert_allclose(to_np(got), want.numpy(), rtol=1e-11, atol=1e-14)
 
 
 @backends

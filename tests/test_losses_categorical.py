@@ -83,6 +83,11 @@ def test_index_targets_equal_one_hot_targets(be, case):
     b = be.mod.categorical_cross_entropy(be.array(p_values), be.array(np.eye(c)[idx]),
                                          reduction=reduction)
     np.testing.assert_array_equal(to_np(a), to_np(b))
+    # both equal -log p[idx] (clamped at -100), computed here in float64
+    with np.errstate(divide="ignore"):
+        per = -np.maximum(np.log(np.take_along_axis(p_values, idx[..., None], -1)[..., 0]), -100)
+    ref = {"none": per, "sum": per.sum(), "mean": per.mean()}[reduction]
+    np.testing.assert_allclose(to_np(a), ref, rtol=1e-14, atol=0)
 
 
 @backends

@@ -310,6 +310,9 @@ def test_backends_agree_with_each_other(be):
             a = to_np(be.mod.softmax_cross_entropy(be.array(logits), be.array(target), **kw))
             b = to_np(be2.mod.softmax_cross_entropy(be2.array(logits), be2.array(target), **kw))
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+            # the backends share one kernel: check it against PyTorch too
+            ref = torch_ce(logits, target, reduction=reduction, label_smoothing=eps).numpy()
+            np.testing.assert_allclose(a, ref, rtol=1e-13, atol=1e-15)
 
 
 @backends
