@@ -79,6 +79,12 @@ def test_softmax_cross_entropy_backward_equals_autograd(case, scale):
         z, upstream=g, scale=scale)
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+    if not case.index_target:  # probability targets of every drawn shape receive a gradient
+        ga, ta = _grads(lambda x, y: ct.softmax_cross_entropy(x, y, **kw), z, t, upstream=g,
+                        scale=scale)
+        gb, tb = _grads(lambda x, y: F.cross_entropy(x, y, **kw), z, t, upstream=g, scale=scale)
+        np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ta.numpy(), tb.numpy(), rtol=1e-12, atol=1e-14)
 
 
 @SETTINGS
