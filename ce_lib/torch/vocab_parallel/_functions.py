@@ -209,8 +209,7 @@ def linear_vocab_parallel_cross_entropy(
             if b.dtype != x.dtype:
                 raise TypeError(f"linear_bias must have the input's dtype {x.dtype}, "
                                 f"got {b.dtype}")
-        rows = x.shape[0] if x.ndim == 2 else 1
-        chunk_holder.append(chunk if chunk is not None else default_chunk_size(rows, w.shape[0]))
+        chunk_holder.append(chunk or 0)
         grads = sum(bit << i for i, bit in enumerate(
             (grad_on and t is not None and t.requires_grad) for t in (x, w, b)))
         shape = (*x.shape[:-1], w.shape[0])
@@ -226,4 +225,7 @@ def linear_vocab_parallel_cross_entropy(
     p = L.plan(describe, device, target, weight, ignore_index, reduction,
                label_smoothing, grp, logits_name="input", agree=agree)
     x, w, b = tensors
-    return _LinearVocabParallel.apply(x, w, b, p, chunk_holder[0])
+    # By default as many rows per chunk as one process would take for the whole vocabulary:
+    # each rank's chunk of logits is then 1/R of that process's.
+    chunk = chunk_holder[0] or default_chunk_size(p.rows, p.num_classes)
+    return _LinearVocabParallel.apply(x, w, b, p, chunk)
