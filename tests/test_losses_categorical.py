@@ -83,6 +83,10 @@ def test_index_targets_equal_one_hot_targets(be, case):
     b = be.mod.categorical_cross_entropy(be.array(p_values), be.array(np.eye(c)[idx]),
                                          reduction=reduction)
     np.testing.assert_array_equal(to_np(a), to_np(b))
+    for one_hot in (np.eye(c, dtype=bool)[idx], np.eye(c, dtype=np.int64)[idx]):  # accepted too
+        d = be.mod.categorical_cross_entropy(be.array(p_values), be.array(one_hot),
+                                             reduction=reduction)
+        np.testing.assert_array_equal(to_np(d), to_np(b))
     # both equal -log p[idx] (clamped at -100), computed here in float64
     with np.errstate(divide="ignore"):
         per = -np.maximum(np.log(np.take_along_axis(p_values, idx[..., None], -1)[..., 0]), -100)
