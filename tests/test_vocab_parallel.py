@@ -487,3 +487,17 @@ def test_empty_batch() -> None:
         loss = ct.vocab_parallel_cross_entropy(z, torch.zeros(0, dtype=torch.int64))
         loss.backward()
     assert float(loss.detach()) == 0.0 and z.grad.shape == (0, 3)  # an empty mean is 0
+
+
+def test_linear_default_chunk_size() -> None:
+    """Without chunk_size, as many rows per chunk as one process would take for the whole V."""
+    inp = _inputs({"seed": 5, "eps": 0.0}, 9)
+    x = inp["x"].clone().requires_grad_()
+    xr = inp["x"].clone().requires_grad_()
+    with _one_rank_group():
+        loss = ct.linear_cross_entropy(x, inp["lw"], inp["t"], group=dist.group.WORLD)
+        loss.backward()
+    ref = F.cross_entropy(F.linear(xr, inp["lw"]), inp["t"])
+    ref.backward()
+    _close(loss.detach(), ref.detach(), torch.float64)
+    _close(x.grad, xr.grad, torch.float64)
