@@ -501,3 +501,20 @@ def test_linear_default_chunk_size() -> None:
     ref.backward()
     _close(loss.detach(), ref.detach(), torch.float64)
     _close(x.grad, xr.grad, torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_computed_in_float32(dtype: torch.dtype) -> None:
+    inp = _inputs({"seed": 6, "eps": 0.1}, 9)
+    z = inp["z"].to(dtype).requires_grad_()
+    with _one_rank_group():
+        loss = ct.vocab_parallel_cross_entropy(z, inp["t"], label_smoothing=0.1)
+        loss.backward()
+    z32 = z.detach().float().requires_grad_()
+    ref = F.cross_entropy(z32, inp["t"], label_smoothing=0.1)
+    ref.backward()
+    assert loss.dtype == dtype and z.grad.dtype == dtype
+    ulp = float(torch.finfo(dtype).eps)  # the float32 value rounded once: within one ulp
+    torch.testing.assert_close(loss.float(), ref.detach(), rtol=ulp, atol=0)
+    torch.testing.assert_close(z.grad.float(), z32.grad.to(dtype).float(), rtol=0,
+                               atol=float(torch.finfo(dtype).eps) * float(z32.grad.abs().max()))
