@@ -347,3 +347,16 @@ def test_categorical_ce_of_float16_is_computed_in_float32(be):
 
 def test_backends_cover_numpy_and_torch():
     assert [b.name for b in BACKENDS] == ["numpy", "torch"] and NUMPY.mod is cn
+
+
+# --- mutation survivors: the torch backward with an upstream gradient of 2 on a reduced loss -
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_torch_backward_scales_by_an_upstream_gradient_of_two(reduction):
+    rng = np.random.default_rng(12)
+    z, t = torch.tensor(rng.standard_normal((4, 3))), torch.tensor([0, 2, 1, 1])
+    zt, zr = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    ct.softmax_cross_entropy(zt, t, reduction=reduction).backward(torch.tensor(2.0, dtype=z.dtype))
+    F.cross_entropy(zr, t, reduction=reduction).backward(torch.tensor(2.0, dtype=z.dtype))
+    torch.testing.assert_close(zt.grad, zr.grad, rtol=1e-15, atol=0)

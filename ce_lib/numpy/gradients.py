@@ -57,8 +57,7 @@ def binary_cross_entropy_with_logits_grad(
 ) -> np.ndarray:
     reduction = v.check_reduction(reduction)
     losses, grad, dtype = _bce_logits_terms(logits, target, weight, pos_weight, want_grad=True)
-    if grad.shape != losses.shape:  # weight or pos_weight broadcast the loss to a larger shape
-        grad = np.broadcast_to(grad, losses.shape)
+    # (weight and pos_weight broadcast to the logits' shape, never beyond: grad has that shape)
     if reduction == "mean":
         grad = grad * mean_scale(losses.size)
     return grad.astype(dtype)
