@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ce_lib"
 BOOK = ROOT / "book"
 TIMEOUT_S = 600
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Exceptions that mean the copy is broken, not that a check caught the bug.
+BROKEN_COPY = {"ImportError", "ModuleNotFoundError", "SyntaxError", "NameError", "AttributeError"}
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,8 @@ MUTANTS = [
         "softmax_ce_hard_label_loss_scaled",
         "softmax cross entropy",
         "_softmax_ce.py",
-        "                losses[start:stop] = w_row * gap\n",
-        "                losses[start:stop] = w_row * gap * (1 + 1e-3)\n",
+        "                gap = (m[:, 0] - zb[r, y]) + log_s\n",
+        "                gap = ((m[:, 0] - zb[r, y]) + log_s) * (1 + 1e-3)\n",
         ("03", "05", "07", "08", "09"),
     ),
     Mutant(
@@ -230,6 +233,12 @@ class Run:
         found = re.search(r"^FAILED (.+?)(?: - .*)?$", self.output, re.M)
         return found.group(1) if found else "(none)"
 
+    def exception(self) -> str:
+        """The class of the exception that failed the first cell (nbval prints its traceback)."""
+        text = ANSI.sub("", self.output)
+        found = re.search(r"^(\w+(?:Error|Failed|Exception|Warning)):? ", text, re.M)
+        return found.group(1) if found else "(none)"
+
 
 def run_chapters(copy: Path, chapters: list[Path], marker: Path) -> Run:
     """pytest --nbval-lax -x over ``chapters`` with ``copy`` first on the kernels' path."""
@@ -313,11 +322,15 @@ def test_book_catches_mutant(mutant: Mutant, tmp_path: Path) -> None:
     names = ", ".join(p.stem[:2] for p in chapters)
     print(
         f"\n{mutant.name}: exit {run.returncode} in {run.seconds:.0f} s over chapters {names}; "
-        f"first failure {run.first_failure()}"
+        f"first failure {run.first_failure()} ({run.exception()})"
     )
     assert run.returncode in (0, 1), f"pytest could not run the chapters:\n{run.output[-4000:]}"
     assert_kernel_imported_the_copy(run, copy)
     assert run.returncode == 1, (
         f"mutant {mutant.name} ({mutant.area}: ce_lib/{mutant.file}) survives: chapters {names} "
         f"all pass with\n  {mutant.new.strip()}\ninstead of\n  {mutant.old.strip()}"
+    )
+    assert run.exception() not in BROKEN_COPY, (
+        f"mutant {mutant.name}: the chapters failed with {run.exception()}, a broken copy of "
+        f"ce_lib rather than a check that caught the bug:\n{ANSI.sub('', run.output)[-4000:]}"
     )
