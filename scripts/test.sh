@@ -8,7 +8,8 @@
 #      without AVX-512 (or with another BLAS kernel, or threads) would run them;
 #   4. the mutation test (a wrong ce_lib must make the chapters fail);
 #   5. the book build with warnings as errors and the headless-browser check of the built site.
-# Every stage runs even if an earlier one failed; a summary with times ends the output.
+# Every stage runs even if an earlier one failed; a summary with times ends the output. The
+# nbval stages run alongside the unit tests (2 cores: about 11 minutes in all when idle).
 # Extra arguments go to every pytest call (e.g. -x). Set PYTHON to use another interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,11 +40,11 @@ COMBOS=(
 # Stages that run pytest without the project's addopts (which ask nbval to collect chapters).
 NO_NBVAL=(-o "addopts=-p no:cacheprovider")
 
-names=()
-results=()
-times=()
+RESULTS="$(mktemp)"
+NBVAL_LOG="$(mktemp)"
+trap 'rm -f "$RESULTS" "$NBVAL_LOG"' EXIT
 
-stage() {  # stage NAME COMMAND...: run it, remember its exit status and time
+stage() {  # stage NAME COMMAND...: run it, record its exit status and time in $RESULTS
   local name="$1" start rc
   shift
   echo
@@ -54,9 +55,7 @@ stage() {  # stage NAME COMMAND...: run it, remember its exit status and time
   if [ "$rc" = 5 ]; then
     echo "pytest collected no test in stage '$name' (exit 5): a stage that tests nothing fails" >&2
   fi
-  names+=("$name")
-  results+=("$rc")
-  times+=($(($(date +%s) - start)))
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$(($(date +%s) - start))" >>"$RESULTS"
 }
 
 # Runs the chapters with nbval strict (pyproject's addopts) under the given environment.
@@ -72,15 +71,24 @@ unit_tests() {
     && "$PYTHON" -m coverage report --include='ce_lib/checks.py' --fail-under=100
 }
 
+# The nbval stages (one kernel at a time, single-threaded but for the OMP_NUM_THREADS=2 one) run
+# on the second core while the unit tests run; their output is shown after the unit tests'.
+nbval_stages() {
+  stage "nbval strict, default CPU kernels" nbval
+  for combo in "${COMBOS[@]}"; do
+    # shellcheck disable=SC2086 # the combination is a list of VAR=value words
+    stage "nbval strict, $combo" nbval $combo
+  done
+}
+
 EXTRA=("$@")
 start_all=$(date +%s)
 stage "ruff" "$PYTHON" -m ruff check .
+nbval_stages >"$NBVAL_LOG" 2>&1 &
+nbval_pid=$!
 stage "unit tests + coverage" unit_tests
-stage "nbval strict, default CPU kernels" nbval
-for combo in "${COMBOS[@]}"; do
-  # shellcheck disable=SC2086 # the combination is a list of VAR=value words
-  stage "nbval strict, $combo" nbval $combo
-done
+wait "$nbval_pid"
+cat "$NBVAL_LOG"
 stage "mutation test" "$PYTHON" -m pytest "${NO_NBVAL[@]}" -q -rA tests/test_book_mutations.py \
   "${EXTRA[@]}"
 stage "site build + browser" "$PYTHON" -m pytest "${NO_NBVAL[@]}" -q tests/test_site.py \
@@ -89,10 +97,15 @@ stage "site build + browser" "$PYTHON" -m pytest "${NO_NBVAL[@]}" -q tests/test_
 echo
 echo "=== summary ($(($(date +%s) - start_all)) s in all)"
 failed=0
-for i in "${!names[@]}"; do
-  if [ "${results[$i]}" = 0 ]; then mark="passed"; else mark="FAILED (exit ${results[$i]})"; failed=1; fi
-  printf '%-90s %-16s %5s s\n' "${names[$i]}" "$mark" "${times[$i]}"
-done
+while IFS=$'\t' read -r name rc seconds; do
+  if [ "$rc" = 0 ]; then mark="passed"; else mark="FAILED (exit $rc)"; failed=1; fi
+  printf '%-90s %-16s %5s s\n' "$name" "$mark" "$seconds"
+done <"$RESULTS"
+expected=$((5 + ${#COMBOS[@]}))  # ruff, unit, nbval default, the combinations, mutation, site
+if [ "$(wc -l <"$RESULTS")" -ne "$expected" ]; then
+  echo "expected $expected stages, $(wc -l <"$RESULTS") reported" >&2
+  failed=1
+fi
 if [ "$failed" = 0 ]; then
   echo "all tests passed"
 else
