@@ -63,9 +63,7 @@ def binary_cross_entropy_with_logits_grad(
         grad = sig - t if pw is None else (1 + (pw - 1) * t) * sig - pw * t
         if w is not None:
             grad = grad * w
-        shape = torch.broadcast_shapes(z.shape, () if w is None else w.shape,
-                                       () if pw is None else pw.shape)
-        grad = grad.expand(shape)
+        # (weight and pos_weight broadcast to the logits' shape, never beyond: grad has it)
         if reduction == "mean":
             grad = grad * mean_scale(grad.numel())
         return grad.to(dtype).contiguous()
