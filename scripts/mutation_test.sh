@@ -25,29 +25,4 @@ nice -n 19 mutmut run --max-children "${MUTATION_JOBS:-2}" "$@" > mutmut-run.log
 minutes=$(( ($(date -u +%s) - start) / 60 ))
 mutmut results > "$repo/mutation/results.txt" || true
 mutmut export-cicd-stats > /dev/null
-python - "$repo" "$minutes" <<'PY'
-import json, subprocess, sys
-from datetime import datetime, timezone
-from pathlib import Path
-
-repo, minutes = Path(sys.argv[1]), sys.argv[2]
-stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
-equivalent = sum(1 for line in (repo / "mutation/survivors.md").read_text().splitlines()
-                 if line.startswith("| `") and "| equivalent |" in line)
-killed, survived = stats["killed"], stats["survived"]
-other = {k: v for k, v in stats.items() if k not in ("killed", "survived") and v}
-tested = killed + survived
-score = 100.0 * killed / max(1, tested - equivalent)
-commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                        capture_output=True, text=True).stdout.strip()
-(repo / "mutation/last_run.md").write_text(
-    "# Last full mutation run (written by scripts/mutation_test.sh)\n\n"
-    f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {minutes} minutes\n"
-    f"- commit: {commit} (plus uncommitted changes, if any)\n"
-    f"- mutmut {subprocess.run(['mutmut', '--version'], capture_output=True, text=True).stdout.split()[-1]}\n"
-    f"- mutants killed: {killed}; survived: {survived}, of which {equivalent} reviewed as "
-    "equivalent in survivors.md\n"
-    f"- other outcomes: {other}\n"
-    f"- **score: {score:.1f} % of non-equivalent mutants killed**\n")
-print((repo / "mutation/last_run.md").read_text())
-PY
+python "$repo/scripts/mutation_summary.py" "$work" "$minutes"

@@ -1,0 +1,51 @@
+"""Write mutation/last_run.md from mutmut's results in the mutation work folder (also partial ones).
+
+Run by scripts/mutation_test.sh after ``mutmut export-cicd-stats``; usable alone on an interrupted
+run: ``python scripts/mutation_summary.py WORKDIR MINUTES``. The score counts timeouts as killed (the
+mutant made the tests hang) and leaves out the survivors that mutation/survivors.md marks
+equivalent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    work, minutes = Path(sys.argv[1]), sys.argv[2]
+    stats = json.loads((work / "mutants/mutmut-cicd-stats.json").read_text())
+    survivors = (REPO / "mutation/survivors.md").read_text().splitlines()
+    equivalent = sum(1 for line in survivors if line.startswith("| `") and "| equivalent |" in line)
+    killed, timeout, survived = stats["killed"], stats["timeout"], stats["survived"]
+    checked = sum(v for k, v in stats.items() if k != "total" and isinstance(v, int))
+    not_checked = stats["total"] - checked
+    detected = killed + timeout
+    score = 100.0 * detected / max(1, detected + survived - equivalent)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(["mutmut", "--version"], capture_output=True, text=True).stdout
+    text = (
+        "# Last full mutation run (written by scripts/mutation_test.sh)\n\n"
+        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {minutes} minutes\n"
+        f"- commit: {commit}\n"
+        f"- {version.strip()}, ce_lib's unit tests (setup.cfg [mutmut]), "
+        "CE_LIB_TEST_PROFILE=mutation\n"
+        f"- mutants: {stats['total']}; killed {killed}, timed out {timeout}, survived {survived}, "
+        f"not checked {not_checked}, other {checked - killed - timeout - survived}\n"
+        f"- survivors reviewed as equivalent (survivors.md): {equivalent}\n"
+        f"- **score: {score:.1f} % of the non-equivalent mutants checked were killed**"
+        + ("" if not not_checked else f" ({not_checked} mutants not checked: a partial run)")
+        + "\n"
+    )
+    (REPO / "mutation/last_run.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
