@@ -71,13 +71,17 @@ def machine() -> dict[str, Any]:
 
 
 def command_line() -> str:
-    """This process's command line as it would be typed at the repository root."""
+    """This process's command line as it would be typed at the repository root.
+
+    Thread settings given in the environment (``OMP_NUM_THREADS=1 python ...``) are part of it.
+    """
     script = Path(sys.argv[0]).resolve()
     try:
         script_text = str(script.relative_to(ROOT))
     except ValueError:
         script_text = str(script)
-    return " ".join(["python", script_text, *sys.argv[1:]])
+    env = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ]
+    return " ".join([*env, "python", script_text, *sys.argv[1:]])
 
 
 def write_results(name: str, cases: list[dict[str, Any]], path: Path | None = None) -> Path:
