@@ -101,6 +101,13 @@ MUTANTS = [
            "log_p = torch.log(p.to(compute_dtype(p.dtype))).clamp(min=LOG_CLAMP)",
            "log_p = torch.log(p).clamp(min=LOG_CLAMP)",
            _pinned("test_categorical_ce_of_float16_is_computed_in_float32")),
+    # import-time code, which mutmut cannot switch on (it forks after importing ce_lib)
+    Mutant("shared docstrings not attached", "_docs.py",
+           "fn.__doc__ = DOCS[fn.__name__]", "fn.__doc__ = None",
+           ("tests/test_validation.py::test_backends_and_dispatcher_carry_the_shared_docstring",)),
+    Mutant("dispatcher without its name", "__init__.py",
+           "self.__name__ = self.__qualname__ = name", "self.__name__ = self.__qualname__ = None",
+           ("tests/test_validation.py::test_backends_and_dispatcher_carry_the_shared_docstring",)),
 ]
 
 
