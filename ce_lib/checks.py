@@ -243,13 +243,16 @@ def glue(name: str, value: Any, fmt: str = "") -> None:
     The prose writes ``{glue:}`name``` where the number belongs. Round well above rounding
     noise (``fmt=".6f"``, ``".4g"``): the stored text is compared on every machine. Prints
     nothing and returns nothing (so a cell may end with it); a no-op where myst-nb is missing
-    (e.g. on Colab).
+    (e.g. on Colab) and outside IPython (a chapter run as a script).
     """
     if isinstance(value, (float, np.floating)) and not fmt:
         raise ValueError(f"glue({name!r}): give fmt for a float, e.g. '.6f'")
     text = _Text(format(value, fmt))
     try:
+        from IPython import get_ipython
         from myst_nb import glue as myst_glue
     except ImportError:  # pragma: no cover - a reader's environment without the book tools
         return
+    if get_ipython() is None:  # a plain script: no notebook to hand the text to (and myst-nb
+        return  # would create an IPython shell in this process)
     myst_glue(name, text, display=False)

@@ -285,11 +285,19 @@ def test_rounded_nan_shapes_and_dtypes() -> None:
 # -------------------------------------------------------------------------------------- glue
 
 
-def test_glue_outside_a_kernel_prints_nothing(capsys) -> None:
+def test_glue_outside_a_kernel_prints_nothing_and_starts_no_shell(monkeypatch, capsys) -> None:
+    import IPython
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda *args, **kwargs: calls.append(args))
+    assert IPython.get_ipython() is None
     assert glue("ch00_n", 3, "d") is None
     assert glue("ch00_x", 0.1234567, ".4f") is None
     assert glue("ch00_s", "text") is None
     assert capsys.readouterr() == ("", "")
+    assert calls == [], "outside a kernel there is nothing to glue to"
+    assert IPython.get_ipython() is None, "glue created an IPython shell"
 
 
 def test_glue_needs_a_format_for_floats() -> None:
@@ -301,8 +309,10 @@ def test_glue_needs_a_format_for_floats() -> None:
 
 def test_glue_hands_formatted_text_to_myst_nb(monkeypatch) -> None:
     calls = []
+    import IPython
     import myst_nb
 
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # as in a kernel
     monkeypatch.setattr(
         myst_nb, "glue", lambda name, value, display: calls.append((name, value, display))
     )
