@@ -785,7 +785,7 @@ def test_softmax_cross_entropy_leaves_its_inputs_alone(be, case):
 
 @backends
 @FEW
-@given(case=ce_cases(shapes=class_shapes(min_classes=2)))
+@given(case=ce_cases(shapes=class_shapes(min_classes=2), masked=False))
 def test_masked_logits_are_left_alone(be, case):
     z = case.logits.copy()
     z[(slice(None),) * (1 if z.ndim > 1 else 0) + (0,)] = -INF  # class 0 impossible everywhere
