@@ -378,3 +378,43 @@ def test_torch_target_gradient_in_half_precision_is_computed_in_float32(dtype):
     exact = -torch.log_softmax(z.double(), 1).numpy()  # d loss / d t for the rounded logits
     assert t.grad.dtype == z.dtype
     rounded_once(t.grad, exact, dtype, n_ops=8)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_torch_linear_backward_scales_by_an_upstream_gradient_of_two(reduction):
+    rng = np.random.default_rng(14)
+    x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    t = torch.tensor([0, 3, 1, 1, 2])
+    ours = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    refs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    two = torch.tensor(2.0, dtype=torch.float64)
+    ct.linear_cross_entropy(ours[0], ours[1], t, linear_bias=ours[2],
+                            reduction=reduction).backward(two)
+    F.cross_entropy(F.linear(*refs), t, reduction=reduction).backward(two)
+    for a, r in zip(ours, refs, strict=True):
+        torch.testing.assert_close(a.grad, r.grad, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("modified", [0, 1, 2])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_torch_linear_backward_refuses_inputs_modified_in_place(modified, reduction):
+    # as torch's own functions do: the saved arguments are checked for in-place changes
+    rng = np.random.default_rng(15)
+    args = [torch.tensor(a, requires_grad=True) for a in
+            (rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4))]
+    loss = ct.linear_cross_entropy(args[0], args[1], torch.tensor([0, 3, 1, 1, 2]),
+                                   linear_bias=args[2], reduction=reduction).sum()
+    with torch.no_grad():
+        args[modified].add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_default_chunk_size_is_2_to_22_logits_at_least_64_rows_at_most_n():
+    assert lce.default_chunk_size(600, 8192) == 512  # 2^22 / 8192 rows: an int
+    assert isinstance(lce.default_chunk_size(600, 8192), int)
+    assert lce.default_chunk_size(10_000, 2**20) == 64  # at least 64 rows
+    assert lce.default_chunk_size(10, 2**10) == 10  # at most N
+    assert lce.default_chunk_size(1, 5) == 1
+    assert lce.default_chunk_size(2**23, 1) == 2**22  # one class: 2^22 rows
+    assert lce.default_chunk_size(0, 5) == 1  # no rows: a chunk of one row, never zero
