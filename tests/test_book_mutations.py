@@ -184,6 +184,22 @@ MUTANTS = [
         "            grad_b += z_c.sum(0) * (1 + 1e-3)\n",
         ("10",),
     ),
+    Mutant(
+        "vocab_parallel_lse_scaled",
+        "vocabulary-parallel cross entropy",
+        "torch/vocab_parallel/_loss.py",
+        "    lse = torch.logsumexp(lse_r, 0)\n",
+        "    lse = torch.logsumexp(lse_r, 0) * (1 + 1e-3)\n",
+        ("11",),
+    ),
+    Mutant(  # Megatron's mistake: smoothing spread over this rank's columns, not the vocabulary
+        "vocab_parallel_smoothing_local_vocabulary",
+        "vocabulary-parallel cross entropy",
+        "torch/vocab_parallel/_loss.py",
+        "        smooth = eps / p.num_classes\n",
+        "        smooth = eps / p.columns\n",
+        ("11",),
+    ),
 ]
 
 # The marker the copy writes on import: one line per importing process.
