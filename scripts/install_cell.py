@@ -37,7 +37,7 @@ import sys
 if importlib.util.find_spec("ce_lib") is None:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q",
-         "ce_lib[torch] @ git+{repository_url()}"],
+         "ce_lib @ git+{repository_url()}"],
         check=True,
     )'''
 
@@ -51,13 +51,17 @@ def is_install_cell(cell: nbformat.NotebookNode) -> bool:
 def ensure_install_cell(path: Path) -> bool:
     """Make the install cell the notebook's first code cell; True if the file changed."""
     nb = nbformat.read(path, as_version=4)
+    source = install_cell_source()
+    first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if first_code is not None and is_install_cell(first_code):
+        if first_code.source == source:
+            return False
+        first_code.source = source  # in place: the id and the (empty) outputs stay valid
+        nbformat.write(nb, path)
+        return True
     cells = [c for c in nb.cells if not is_install_cell(c)]
-    first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
-    cell = nbformat.v4.new_code_cell(install_cell_source(), metadata={"tags": TAGS})
-    old = [c for c in nb.cells if is_install_cell(c)]
-    if old and old[0].source == cell.source and nb.cells.index(old[0]) == first_code:
-        return False
-    cells.insert(first_code, cell)
+    index = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+    cells.insert(index, nbformat.v4.new_code_cell(source, metadata={"tags": TAGS}))
     nb.cells = cells
     nbformat.write(nb, path)
     return True
@@ -70,7 +74,7 @@ def main(argv: list[str]) -> int:
     paths = [Path(a) for a in argv] or toc_notebooks()
     for path in paths:
         if ensure_install_cell(path):
-            print(f"{path}: install cell written (re-execute the notebook)")
+            print(f"{path}: install cell written")
     return 0
 
 
