@@ -2,7 +2,8 @@
 
 Run by scripts/mutation_test.sh after ``mutmut export-cicd-stats``; usable alone on an interrupted
 run: ``python scripts/mutation_summary.py WORKDIR MINUTES``. The score counts timeouts as killed (the
-mutant made the tests hang) and leaves out the survivors that mutation/survivors.md marks
+mutant made the tests hang), counts the survivors that mutation/survivors.md marks "killed since"
+(re-run against tests added after the full run) as killed, and leaves out those it marks
 equivalent.
 """
 
@@ -21,12 +22,18 @@ def main() -> None:
     work, minutes = Path(sys.argv[1]), sys.argv[2]
     stats = json.loads((work / "mutants/mutmut-cicd-stats.json").read_text())
     survivors = (REPO / "mutation/survivors.md").read_text().splitlines()
-    equivalent = sum(1 for line in survivors if line.startswith("| `") and "| equivalent |" in line)
+    rows = [line for line in survivors if line.startswith("| `")]
+    equivalent = sum(1 for line in rows if "| equivalent |" in line)
+    killed_since = sum(1 for line in rows if "| killed since |" in line)  # by tests added after
+    still_open = sum(1 for line in rows if "| open |" in line)
     killed, timeout, survived = stats["killed"], stats["timeout"], stats["survived"]
     checked = sum(v for k, v in stats.items() if k != "total" and isinstance(v, int))
     not_checked = stats["total"] - checked
-    detected = killed + timeout
-    score = 100.0 * detected / max(1, detected + survived - equivalent)
+    # survivors.md lists the run's survivors (some since killed by re-runs in the same folder, which
+    # mutmut now counts as killed): of the mutants checked, the non-equivalent ones not still open
+    # count as killed
+    non_equivalent = killed + timeout + survived - equivalent
+    score = 100.0 * (non_equivalent - still_open) / max(1, non_equivalent)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     version = subprocess.run(["mutmut", "--version"], capture_output=True, text=True).stdout
@@ -38,7 +45,8 @@ def main() -> None:
         "CE_LIB_TEST_PROFILE=mutation\n"
         f"- mutants: {stats['total']}; killed {killed}, timed out {timeout}, survived {survived}, "
         f"not checked {not_checked}, other {checked - killed - timeout - survived}\n"
-        f"- survivors reviewed as equivalent (survivors.md): {equivalent}\n"
+        f"- survivors reviewed in survivors.md: {equivalent} equivalent, {killed_since} killed since "
+        f"by tests added after the run, {still_open} open\n"
         f"- **score: {score:.1f} % of the non-equivalent mutants checked were killed**"
         + ("" if not not_checked else f" ({not_checked} mutants not checked: a partial run)")
         + "\n"
