@@ -148,6 +148,11 @@ def bad_inputs(rank: int, world: int) -> dict[str, tuple[str, str, float]]:
         "class index outside the global vocabulary": lambda: vocab_parallel_cross_entropy(
             z, torch.tensor([0, 1, 3 * world, 2])),
     }
+    return errors_of(cases)
+
+
+def errors_of(cases: dict[str, Any]) -> dict[str, tuple[str, str, float]]:
+    """Call each case; record the exception it raised (or "no error"), its message and the time."""
     out = {}
     for name, call in cases.items():
         start = time.perf_counter()
