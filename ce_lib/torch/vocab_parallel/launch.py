@@ -36,6 +36,9 @@ def _child(rank: int, world_size: int, port: int, timeout: float, threads: int,
                               timeout=timedelta(seconds=timeout))
         dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=timeout))
+        # gloo's init can return on one rank while another is still connecting its mesh; a rank
+        # whose fn returns at once would then close the connection under it. Meet first.
+        dist.barrier()
         try:
             out = fn(rank, world_size, *args)
         finally:
