@@ -3,37 +3,50 @@
 Run by scripts/mutation_test.sh after ``mutmut export-cicd-stats``; usable alone on an interrupted
 run: ``python scripts/mutation_summary.py WORKDIR MINUTES``. The score counts timeouts as killed (the
 mutant made the tests hang), counts the survivors that mutation/survivors.md marks "killed since"
-(re-run against tests added after the full run) as killed, and leaves out those it marks
-equivalent.
+(re-run against tests added after the full run) as killed, leaves out those it marks
+equivalent, and counts the open and the not yet reviewed ones as surviving.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def verdicts() -> dict[str, str]:
+    """mutant name -> its verdict in mutation/survivors.md (equivalent, killed since, open)."""
+    found = {}
+    for line in (REPO / "mutation/survivors.md").read_text().splitlines():
+        match = re.match(r"\| `([^`]+)` \| ([a-z ]+?) \|", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
 def main() -> None:
     work, minutes = Path(sys.argv[1]), sys.argv[2]
     stats = json.loads((work / "mutants/mutmut-cicd-stats.json").read_text())
-    survivors = (REPO / "mutation/survivors.md").read_text().splitlines()
-    rows = [line for line in survivors if line.startswith("| `")]
-    equivalent = sum(1 for line in rows if "| equivalent |" in line)
-    killed_since = sum(1 for line in rows if "| killed since |" in line)  # by tests added after
-    still_open = sum(1 for line in rows if "| open |" in line)
+    results = (REPO / "mutation/results.txt").read_text().splitlines()
+    survivors = [line.split(":")[0].strip() for line in results if line.endswith(": survived")]
+    reviewed = verdicts()
+    count = Counter(reviewed.get(name, "unreviewed") for name in survivors)
+    equivalent, killed_since = count["equivalent"], count["killed since"]
+    still_open, unreviewed = count["open"], count["unreviewed"]
     killed, timeout, survived = stats["killed"], stats["timeout"], stats["survived"]
     checked = sum(v for k, v in stats.items() if k != "total" and isinstance(v, int))
     not_checked = stats["total"] - checked
-    # survivors.md lists the run's survivors (some since killed by re-runs in the same folder, which
-    # mutmut now counts as killed): of the mutants checked, the non-equivalent ones not still open
-    # count as killed
+    # Timeouts count as killed (the mutant made the tests hang); a survivor counts as killed only
+    # if survivors.md says a later test kills it, is left out if it is equivalent, and counts as
+    # surviving if it is open or not reviewed yet.
     non_equivalent = killed + timeout + survived - equivalent
-    score = 100.0 * (non_equivalent - still_open) / max(1, non_equivalent)
+    score = 100.0 * (killed + timeout + killed_since) / max(1, non_equivalent)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     version = subprocess.run(["mutmut", "--version"], capture_output=True, text=True).stdout
@@ -46,7 +59,7 @@ def main() -> None:
         f"- mutants: {stats['total']}; killed {killed}, timed out {timeout}, survived {survived}, "
         f"not checked {not_checked}, other {checked - killed - timeout - survived}\n"
         f"- survivors reviewed in survivors.md: {equivalent} equivalent, {killed_since} killed since "
-        f"by tests added after the run, {still_open} open\n"
+        f"by tests added after the run, {still_open} open; {unreviewed} not reviewed yet\n"
         f"- **score: {score:.1f} % of the non-equivalent mutants checked were killed**"
         + ("" if not not_checked else f" ({not_checked} mutants not checked: a partial run)")
         + "\n"
