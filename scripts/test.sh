@@ -9,7 +9,7 @@
 #   4. the mutation test (a wrong ce_lib must make the chapters fail);
 #   5. the book build with warnings as errors and the headless-browser check of the built site.
 # Every stage runs even if an earlier one failed; a summary with times ends the output. The
-# nbval stages run alongside the unit tests (13 minutes in all, measured on 2 shared cores).
+# nbval stages run alongside the unit tests (8-9 minutes in all on 2 cores, 13 under load).
 # Extra arguments go to every pytest call (e.g. -x). Set PYTHON to use another interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
