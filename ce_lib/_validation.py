@@ -56,6 +56,30 @@ def check_label_smoothing(label_smoothing: object) -> float:
     return value
 
 
+def check_z_loss(z_loss: object) -> float:
+    """``z_loss``: the weight of PaLM's z-loss term, a finite real number >= 0 (0 turns it off)."""
+    if isinstance(z_loss, bool) or not isinstance(z_loss, numbers.Real):
+        raise TypeError(f"z_loss must be a float, got {type(z_loss).__name__}")
+    value = float(z_loss)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"z_loss must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_logit_softcap(logit_softcap: object) -> float | None:
+    """``logit_softcap``: None (no capping) or the cap c of ``c * tanh(z / c)``, finite and > 0."""
+    if logit_softcap is None:
+        return None
+    if isinstance(logit_softcap, bool) or not isinstance(logit_softcap, numbers.Real):
+        raise TypeError(
+            f"logit_softcap must be a float or None, got {type(logit_softcap).__name__}"
+        )
+    value = float(logit_softcap)
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"logit_softcap must be a finite number > 0 or None, got {value}")
+    return value
+
+
 def check_ignore_index(ignore_index: object) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
