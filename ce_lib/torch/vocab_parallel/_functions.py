@@ -52,6 +52,8 @@ def vocab_parallel_cross_entropy(
     label_smoothing: float = 0.0,
     *,
     group: Any = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> torch.Tensor:
     r"""Cross entropy of logits whose class axis is split across the ranks of a process group.
 
@@ -85,6 +87,8 @@ def vocab_parallel_cross_entropy(
     Returns:
         The loss, in the logits' dtype: a scalar, or per row for ``reduction="none"``.
     """
+    if z_loss != 0.0 or logit_softcap is not None:  # pragma: no cover - being implemented
+        raise NotImplementedError("z_loss and logit_softcap: not implemented yet")
     grp = L.resolve_group(group)
     if grp is None:
         return softmax_cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
@@ -178,8 +182,13 @@ def linear_vocab_parallel_cross_entropy(
     label_smoothing: object,
     chunk_size: object,
     group: Any,
+    *,
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> torch.Tensor:
     """``linear_cross_entropy(..., group=group)``: see its documentation."""
+    if z_loss != 0.0 or logit_softcap is not None:  # pragma: no cover - being implemented
+        raise NotImplementedError("z_loss and logit_softcap: not implemented yet")
     grp = L.resolve_group(group)
     assert grp is not None  # resolve_group raises for a group without a process group
     grad_on = torch.is_grad_enabled()
