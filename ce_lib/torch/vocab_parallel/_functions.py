@@ -65,6 +65,17 @@ def vocab_parallel_cross_entropy(
     over the global vocabulary) and the three reductions follow PyTorch exactly; as everywhere in
     ``ce_lib``, the mean over a batch without a counted target is 0, not NaN.
 
+    ``logit_softcap`` and ``z_loss`` act as in :func:`softmax_cross_entropy`: each rank caps
+    its own columns, :math:`s = c \tanh(z / c)` (elementwise, no communication), the loss is
+    that of :math:`s`, and every counted row (not ``ignore_index``; every row for probability
+    targets) adds :math:`\text{z\_loss} \cdot \operatorname{logsumexp}(s_n)^2`, reduced like
+    the loss (the mean divides by the same denominator; class weights do not scale it). The
+    log-sum-exp is the global one every rank already has after the statistics' all-gather, so
+    neither costs a collective; the gradient
+    :math:`\bigl(A_n p_n - a_n + 2\,\text{z\_loss}\,\operatorname{logsumexp}(s_n)\,p_n\bigr)
+    \odot (1 - (s/c)^2)`, :math:`p_n = \operatorname{softmax}(s_n)`, is computed on each rank's
+    columns alone. With both off the result is bitwise that of the call without them.
+
     Communication: the forward pass makes two all-gathers, one of a fixed-size record per rank
     (shapes, settings, and the error its arguments raised, if any) and one of five numbers per
     row (the local max, log-sum-exp, coefficient sum, :math:`\sum_c a_c (m - z_c)` and target
@@ -80,6 +91,8 @@ def vocab_parallel_cross_entropy(
         weight: this rank's slice of the class weights, shape ``(V_r,)``, or None (on every rank).
         ignore_index, reduction, label_smoothing: as in :func:`softmax_cross_entropy`, the same
             on every rank.
+        z_loss, logit_softcap: as in :func:`softmax_cross_entropy` (a finite ``z_loss >= 0``;
+            None or a finite cap > 0), the same on every rank (their bits are compared).
         group: the process group; None means the default (world) group. Without an
             initialized process group and with ``group=None``, this is
             :func:`softmax_cross_entropy` of ``logits``.
@@ -87,18 +100,20 @@ def vocab_parallel_cross_entropy(
     Returns:
         The loss, in the logits' dtype: a scalar, or per row for ``reduction="none"``.
     """
-    if z_loss != 0.0 or logit_softcap is not None:  # pragma: no cover - being implemented
-        raise NotImplementedError("z_loss and logit_softcap: not implemented yet")
     grp = L.resolve_group(group)
     if grp is None:
+        extra = {} if z_loss == 0.0 and logit_softcap is None else {
+            "z_loss": z_loss, "logit_softcap": logit_softcap}
         return softmax_cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
-                                     reduction=reduction, label_smoothing=label_smoothing)
+                                     reduction=reduction, label_smoothing=label_smoothing,
+                                     **extra)
     z = as_tensor(logits, "logits")
 
     def describe() -> tuple[tuple[int, ...], torch.dtype, str, dict[str, int]]:
         return tuple(z.shape), z.dtype, kind(z), {}
 
-    p = L.plan(describe, z.device, target, weight, ignore_index, reduction, label_smoothing, grp)
+    p = L.plan(describe, z.device, target, weight, ignore_index, reduction, label_smoothing, grp,
+               z_loss=z_loss, logit_softcap=logit_softcap)
     return _VocabParallelCrossEntropy.apply(z, p)
 
 
@@ -187,8 +202,6 @@ def linear_vocab_parallel_cross_entropy(
     logit_softcap: object = None,
 ) -> torch.Tensor:
     """``linear_cross_entropy(..., group=group)``: see its documentation."""
-    if z_loss != 0.0 or logit_softcap is not None:  # pragma: no cover - being implemented
-        raise NotImplementedError("z_loss and logit_softcap: not implemented yet")
     grp = L.resolve_group(group)
     assert grp is not None  # resolve_group raises for a group without a process group
     grad_on = torch.is_grad_enabled()
@@ -232,7 +245,8 @@ def linear_vocab_parallel_cross_entropy(
         ("has_bias", "linear_bias must be given on every rank (its slice) or on none"),
     )
     p = L.plan(describe, device, target, weight, ignore_index, reduction,
-               label_smoothing, grp, logits_name="input", agree=agree)
+               label_smoothing, grp, logits_name="input", agree=agree, z_loss=z_loss,
+               logit_softcap=logit_softcap)
     x, w, b = tensors
     # By default as many rows per chunk as one process would take for the whole vocabulary:
     # each rank's chunk of logits is then 1/R of that process's.

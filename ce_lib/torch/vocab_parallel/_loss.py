@@ -55,6 +55,8 @@ _FIELDS = (
     "grad",  # bit 0: input needs grad, bit 1: linear_weight, bit 2: linear_bias (linear form)
     "has_bias",
     "batch_ndim",  # 0 for 1-D logits/input, 1 for 2-D
+    "z_loss",  # the float64's bits
+    "logit_softcap",  # the float64's bits (0.0's, i.e. 0, for None)
 )
 _MESSAGE_BYTES = 512  # the error message travels with the record, so every rank can repeat it
 _RECORD = len(_FIELDS) + _MESSAGE_BYTES // 8
@@ -112,6 +114,8 @@ class Plan:
     cd: torch.dtype  #: the compute dtype
     loss_shape: tuple[int, ...]
     record: torch.Tensor  #: (world, _RECORD): every rank's record
+    z_loss: float = 0.0  #: the weight of z_loss * LSE_n**2 per counted row (0: off)
+    softcap: float | None = None  #: c of the soft-capping c * tanh(z / c) (None: off)
 
 
 def _record(fields: dict[str, int], error: Exception | None) -> torch.Tensor:
@@ -182,14 +186,19 @@ def _local_checks(
     label_smoothing: object,
     logits_name: str,
     device: torch.device,
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> tuple[dict[str, int], Any]:
     """The checks one rank can make alone; returns the record's fields and the resolved args."""
     fields: dict[str, int] = {"rows": -1, "columns": -1, "index_target": -1, "dtype": -1}
     ii = v.check_ignore_index(ignore_index)
     red = v.check_reduction(reduction)
     eps = v.check_label_smoothing(label_smoothing)
+    zl = v.check_z_loss(z_loss)
+    cap = v.check_logit_softcap(logit_softcap)
     fields.update(ignore_index=ii, reduction=v.REDUCTIONS.index(red),
-                  label_smoothing=_eps_bits(eps))
+                  label_smoothing=_eps_bits(eps), z_loss=_eps_bits(zl),
+                  logit_softcap=_eps_bits(0.0 if cap is None else cap))
     logits_shape, logits_dtype, logits_kind, extra = describe()
     fields.update(extra)
     v.check_floating(logits_kind, logits_name, logits_dtype)
@@ -237,7 +246,7 @@ def _local_checks(
         if weight.requires_grad:
             raise ValueError("weight must not require grad")
         fields.update(has_weight=1)
-    return fields, (t, weight, ii, red, eps, rows, cols, batch, logits_dtype)
+    return fields, (t, weight, ii, red, eps, rows, cols, batch, logits_dtype, zl, cap)
 
 
 def plan(
@@ -251,6 +260,8 @@ def plan(
     grp: tuple[Any, int, int],
     logits_name: str = "logits",
     agree: tuple[tuple[str, str], ...] = (),
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> Plan:
     """Validate on this rank, gather every rank's record (collective 1), check them all alike."""
     group, rank, world = grp
@@ -259,7 +270,8 @@ def plan(
     resolved = None
     try:
         fields, resolved = _local_checks(describe, target, weight, ignore_index, reduction,
-                                         label_smoothing, logits_name, device)
+                                         label_smoothing, logits_name, device, z_loss,
+                                         logit_softcap)
     except _ERRORS as exc:
         local = exc
     table = torch.empty(world * _RECORD, dtype=torch.int64, device=device)
@@ -267,7 +279,7 @@ def plan(
     table = table.reshape(world, _RECORD).cpu()
     _raise_first_error(table, rank, local)
     assert resolved is not None
-    t, weight, ii, red, eps, rows, cols, batch, dtype = resolved
+    t, weight, ii, red, eps, rows, cols, batch, dtype, zl, cap = resolved
     _check_agreement(table, logits_name, agree)
     columns = _column(table, "columns")
     num_classes = sum(columns)
@@ -287,7 +299,7 @@ def plan(
         offset=sum(columns[:rank]), index_target=kind(t) == "i", target=t,
         weight=None if weight is None else weight.to(cd), ignore_index=ii, reduction=red,
         eps=eps, dtype=dtype, cd=cd, loss_shape=batch if red == "none" else (),
-        record=table,
+        record=table, z_loss=zl, softcap=cap,
     )
 
 
@@ -314,7 +326,7 @@ def _check_agreement(
                          "the same (N,) global class indices")
     if _differs(table, "has_weight"):
         raise ValueError("weight must be given on every rank (its slice) or on none")
-    for name in ("ignore_index", "reduction", "label_smoothing"):
+    for name in ("ignore_index", "reduction", "label_smoothing", "z_loss", "logit_softcap"):
         if _differs(table, name):
             raise ValueError(f"{name} must be the same on every rank")
     for name, message in agree:
@@ -366,8 +378,11 @@ def _dense_coefficients(p: Plan, z: torch.Tensor, start: int, stop: int) -> torc
 def row_stats(p: Plan, z: torch.Tensor, start: int, stop: int, out: torch.Tensor) -> None:
     """This rank's 5 statistics of rows [start, stop) into ``out`` (5, stop - start).
 
-    ``z`` are the block's logits (rows, V_r) in the compute dtype.
+    ``z`` are the block's logits (rows, V_r) in the compute dtype (left unchanged: with
+    soft-capping the statistics are those of ``c * tanh(z / c)``, computed in a new block).
     """
+    if p.softcap is not None:
+        z = torch.tanh(z / p.softcap).mul_(p.softcap)
     m = z.amax(1)
     m_safe = torch.where(torch.isfinite(m), m, 0)
     lse = torch.log(torch.exp(z - m_safe[:, None]).sum(1)) + m_safe
@@ -392,9 +407,9 @@ def row_stats(p: Plan, z: torch.Tensor, start: int, stop: int, out: torch.Tensor
 class Rows:
     """What every rank knows after the gather, per row (identical on every rank)."""
 
-    lse: torch.Tensor  #: (N,) the global log-sum-exp
-    coeff_sum: torch.Tensor  #: (N,) A_n
-    losses: torch.Tensor  #: (N,) per-row losses
+    lse: torch.Tensor  #: (N,) the global log-sum-exp (of the capped logits)
+    coeff_sum: torch.Tensor  #: (N,) A_n, plus 2 z_loss LSE_n in counted rows: softmax's factor
+    losses: torch.Tensor  #: (N,) per-row losses (with z_loss LSE_n**2 in counted rows)
     denominator: torch.Tensor | float  #: what the mean divides by
 
 
@@ -409,6 +424,13 @@ def combine(p: Plan, local: torch.Tensor) -> Rows:
     losses = terms.sum(0)
     coeff_sum = coeff.sum(0)
     denominator: torch.Tensor | float = wy.sum() if p.index_target else float(p.rows)
+    if p.z_loss != 0:  # z_loss LSE_n**2 per counted row: LSE_n is already global, no collective
+        term, factor = p.z_loss * lse * lse, 2 * p.z_loss * lse
+        if p.index_target:  # ignored rows get neither the term nor its gradient
+            counted = p.target != p.ignore_index
+            term, factor = torch.where(counted, term, 0), torch.where(counted, factor, 0)
+        losses = losses + term
+        coeff_sum = coeff_sum + factor
     return Rows(lse, coeff_sum, losses, denominator)
 
 
@@ -433,17 +455,30 @@ def row_scale(p: Plan, rows: Rows, grad_output: torch.Tensor) -> torch.Tensor:
 
 def local_grad(p: Plan, rows: Rows, z: torch.Tensor, start: int, stop: int,
                scale: torch.Tensor) -> torch.Tensor:
-    """s_n (A_n softmax(z_n) - a_n) on this rank's columns, written over ``z`` (compute dtype)."""
+    """s_n (A_n softmax(z_n) - a_n) on this rank's columns, written over ``z`` (compute dtype).
+
+    With z-loss, ``A_n`` is ``A_n + 2 z_loss LSE_n`` (counted rows; see :func:`combine`). With
+    soft-capping the softmax is that of the capped logits ``c tanh(z / c)``, and the result is
+    multiplied by their derivative ``1 - tanh(z / c)**2``: the one extra block this takes
+    holds the capped logits.
+    """
     s = scale[start:stop]
-    z.sub_(rows.lse[start:stop, None]).exp_()
-    z.mul_((rows.coeff_sum[start:stop] * s)[:, None])
-    a = _dense_coefficients(p, z, start, stop)
-    if a is None:
-        (jj, mine), wy, _ = _coefficients(p, z, start, stop)
-        r = torch.arange(stop - start, device=z.device)
-        z[r, jj] -= torch.where(mine, wy * s, 0)
+    if p.softcap is None:
+        g = z
     else:
-        z.sub_(a * s[:, None])
+        z.div_(p.softcap).tanh_()  # z: tanh(z / c)
+        g = z * p.softcap  # the capped logits, then the gradient with respect to them
+    g.sub_(rows.lse[start:stop, None]).exp_()
+    g.mul_((rows.coeff_sum[start:stop] * s)[:, None])
+    a = _dense_coefficients(p, g, start, stop)
+    if a is None:
+        (jj, mine), wy, _ = _coefficients(p, g, start, stop)
+        r = torch.arange(stop - start, device=g.device)
+        g[r, jj] -= torch.where(mine, wy * s, 0)
+    else:
+        g.sub_(a * s[:, None])
+    if p.softcap is not None:
+        z.square_().neg_().add_(1).mul_(g)  # (1 - tanh(z / c)**2) dloss/ds
     if p.index_target:  # ignored rows: exactly 0 (no 0 * inf from a row of -inf logits)
         valid = p.target[start:stop] != p.ignore_index
         z.masked_fill_(~valid[:, None], 0)
