@@ -317,6 +317,134 @@ DOCS["linear_cross_entropy_value_and_grad"] = r"""Softmax cross entropy of the l
         the per-row losses.
     """
 
+DOCS["sigmoid_focal_loss"] = r"""Binary focal loss of Lin et al. (2017): ``torchvision.ops.sigmoid_focal_loss``, computed stably.
+
+    With :math:`p = \sigma(z)`, :math:`p_t = p\,t + (1 - p)(1 - t)` and the binary cross entropy
+    :math:`\mathrm{ce}` of :func:`binary_cross_entropy_with_logits`:
+
+    .. math:: \ell_i = \alpha_{t,i}\, (1 - p_{t,i})^{\gamma}\, \mathrm{ce}(z_i, t_i),
+       \qquad \alpha_t = \alpha\, t + (1 - \alpha)(1 - t)
+
+    and :math:`\alpha_t = 1` when :math:`\alpha < 0` (no balancing), exactly as torchvision
+    defines it. :math:`\gamma = 0` and :math:`\alpha < 0` give binary cross entropy; a larger
+    :math:`\gamma` shrinks the loss of well-classified elements (:math:`p_t \to 1`).
+    Computed without ``log(sigmoid)`` and without the cancellation of :math:`1 - p_t`:
+    :math:`1 - p_t = (1 - t)\,\sigma(z) + t\,\sigma(-z)` and
+    :math:`\mathrm{ce} = (1 - t)\operatorname{softplus}(z) + t \operatorname{softplus}(-z)`
+    are sums of non-negative terms, finite for any finite :math:`z`.
+
+    Args:
+        logits: raw scores :math:`z`, any shape, finite, floating-point.
+        target: targets :math:`t \in [0, 1]` of the same shape (soft targets allowed, as in
+            torchvision; integer or boolean 0/1 accepted).
+        alpha: weight :math:`\alpha \le 1` of the positive class (default 0.25); a negative
+            value disables the balancing term.
+        gamma: focusing parameter :math:`\gamma \ge 0` (default 2).
+        reduction: ``"none"`` (the default, as in torchvision), ``"mean"`` over all elements,
+            or ``"sum"``.
+
+    Returns:
+        The loss, in ``logits``' dtype (half precision computed in float32 and rounded once).
+        In the torch backend the gradient with respect to the logits (and soft targets) is the
+        closed form of :func:`sigmoid_focal_loss_grad`.
+
+    Raises:
+        TypeError: non-floating logits, a non-numeric target, or ``alpha``/``gamma`` that are
+            not real numbers.
+        ValueError: shapes that differ, targets outside [0, 1], NaN or infinite logits,
+            :math:`\gamma < 0`, :math:`\alpha > 1`, non-finite ``alpha`` or ``gamma``, or a bad
+            ``reduction``.
+    """
+
+DOCS["sigmoid_focal_loss_grad"] = r"""Gradient of :func:`sigmoid_focal_loss` with respect to the logits, in closed form.
+
+    With :math:`q = 1 - p_t = (1 - t)\,\sigma(z) + t\,\sigma(-z)`, :math:`\partial\mathrm{ce}/\partial z
+    = \sigma(z) - t` and :math:`\partial q / \partial z = \sigma(z)\sigma(-z)(1 - 2t)`:
+
+    .. math:: \frac{\partial \ell}{\partial z} = \alpha_t\, q^{\gamma}
+       \left[ \sigma(z) - t + \gamma\, \mathrm{ce}\; r\, (1 - 2t) \right],
+       \qquad r = \frac{\sigma(z)\,\sigma(-z)}{q} = \frac{1}{1 + (1 - t) e^{z} + t e^{-z}}
+
+    The textbook factor :math:`q^{\gamma - 1}`, infinite where :math:`q = 0` when
+    :math:`\gamma < 1`, never appears: :math:`r \in [0, 1]` is computed from :math:`e^{-|z|}`, so
+    the gradient is finite and exact for any finite logits and any :math:`\gamma \ge 0`. The
+    arguments are those of :func:`sigmoid_focal_loss`.
+
+    Returns:
+        An array of the logits' shape and dtype: divided by the number of elements for
+        ``reduction="mean"``; for ``"none"`` the gradient of the sum of the per-element losses.
+    """
+
+DOCS["softmax_focal_loss"] = r"""Multi-class focal loss: softmax cross entropy scaled by :math:`(1 - p_y)^\gamma`.
+
+    For a class-index target :math:`y_n` and :math:`p_n = \operatorname{softmax}(z_n)`:
+
+    .. math:: \ell_n = -\, w_{y_n} \left(1 - p_{n,y_n}\right)^{\gamma} \log p_{n,y_n}
+
+    with the target, ``weight``, ``ignore_index`` and ``reduction`` semantics of
+    :func:`softmax_cross_entropy`: ``"mean"`` divides :math:`\sum_n \ell_n` by
+    :math:`\sum_n w_{y_n}` over the elements whose target is not ``ignore_index`` (0 when that
+    sum is 0). :math:`\gamma = 0` is :func:`softmax_cross_entropy` itself, bit for bit (the same
+    kernel computes it). For :math:`\gamma > 0`, :math:`-\log p_y` is computed as
+    :math:`\operatorname{log1p}\bigl(\sum_{c \ne y} e^{z_c - z_y}\bigr)` when :math:`z_y` is
+    within 1 of the largest logit and :math:`1 - p_y` as :math:`-\operatorname{expm1}(\log p_y)`,
+    so a confident row keeps all the digits of its small loss.
+
+    Args:
+        logits: unnormalised scores of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``: the
+            class axis is 1 (0 for 1-D input). ``-inf`` marks an impossible class.
+        target: integer class indices of shape ``(N, d1, ...)`` (``()`` for 1-D logits), each in
+            ``[0, C)`` or equal to ``ignore_index``. Class probabilities are not accepted.
+        gamma: focusing parameter :math:`\gamma \ge 0` (default 2).
+        weight: optional class weights of shape ``(C,)``, finite and non-negative.
+        ignore_index: a target value that contributes neither loss nor gradient nor count.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one loss per element).
+
+    Returns:
+        The loss, in the logits' dtype (half precision computed in float32 and rounded once).
+        In the torch backend the gradient is the closed form of
+        :func:`softmax_focal_loss_value_and_grad`.
+
+    Raises:
+        TypeError: non-floating logits, a target that is not integer, a ``gamma`` that is not a
+            real number.
+        ValueError: :math:`\gamma < 0` or non-finite, and everything
+            :func:`softmax_cross_entropy` refuses (shapes, class indices out of range, bad
+            ``weight``, NaN or ``+inf`` logits, a row whose logits are all ``-inf``).
+    """
+
+DOCS["softmax_focal_loss_value_and_grad"] = r"""The loss of :func:`softmax_focal_loss` and its gradient with respect to the logits.
+
+    With :math:`\lambda = -\log p_y` and :math:`u = 1 - p_y`, :math:`\partial \lambda / \partial z_j
+    = p_j - [j = y]` and :math:`\partial u / \partial z_j = p_y (p_j - [j = y])`, so
+
+    .. math:: \frac{\partial \ell}{\partial z_j} = w_y \left[ u^{\gamma}
+       + \gamma\, u^{\gamma - 1} p_y \lambda \right] (p_j - [j = y])
+       = w_y\, u^{\gamma} \left(1 + \gamma\, p_y \frac{\lambda}{u}\right) (p_j - [j = y])
+
+    The right-hand form is the one computed: :math:`\lambda / u \to 1` as :math:`p_y \to 1`, so
+    the gradient is finite and exact even for :math:`\gamma < 1`, where the factor
+    :math:`u^{\gamma - 1}` alone is infinite; the target column uses :math:`-u` for
+    :math:`p_y - 1`. The arguments are those of :func:`softmax_focal_loss`.
+
+    Returns:
+        ``(loss, grad)``, ``grad`` with the logits' shape and dtype, scaled by the mean's
+        denominator for ``"mean"``; for ``reduction="none"`` it is the gradient of the sum of
+        the per-element losses.
+    """
+
+DOCS["softmax_focal_loss_grad"] = r"""Gradient of :func:`softmax_focal_loss` with respect to the logits, in closed form.
+
+    .. math:: \frac{\partial \ell}{\partial z_j} = w_y\, (1 - p_y)^{\gamma}
+       \left(1 + \gamma\, \frac{p_y \log(1/p_y)}{1 - p_y}\right) (p_j - [j = y])
+
+    The second element of :func:`softmax_focal_loss_value_and_grad` (see there). For
+    :math:`\gamma = 0` it is :func:`softmax_cross_entropy_grad`.
+
+    Returns:
+        An array of the logits' shape and dtype.
+    """
+
 
 def document(*functions: Callable[..., Any]) -> None:
     """Give each function the shared docstring of its name: one semantics, written once.

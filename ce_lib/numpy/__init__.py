@@ -5,6 +5,13 @@ axis 1, as in PyTorch; those of the activations and information measures on the 
 """
 
 from .activations import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+    softmax_focal_loss_value_and_grad,
+)
 from .gradients import (
     binary_cross_entropy_with_logits_grad,
     softmax_cross_entropy_grad,
@@ -33,9 +40,14 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "sigmoid",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_grad",
     "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_value_and_grad",
+    "softmax_focal_loss",
+    "softmax_focal_loss_grad",
+    "softmax_focal_loss_value_and_grad",
     "softmax_jacobian",
 ]

@@ -7,6 +7,13 @@ Same names and semantics as :mod:`ce_lib.numpy`. The activations and
 """
 
 from .activations import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+    softmax_focal_loss_value_and_grad,
+)
 from .gradients import (
     binary_cross_entropy_with_logits_grad,
     softmax_cross_entropy_grad,
@@ -37,10 +44,15 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "sigmoid",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_grad",
     "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_value_and_grad",
+    "softmax_focal_loss",
+    "softmax_focal_loss_grad",
+    "softmax_focal_loss_value_and_grad",
     "softmax_jacobian",
     "vocab_parallel_cross_entropy",
 ]
