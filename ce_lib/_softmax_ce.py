@@ -13,7 +13,18 @@ label smoothing exactly as ``torch.nn.functional.cross_entropy`` defines them:
 * class index with smoothing ``eps``: ``a = (1 - eps) w_y onehot(y) + (eps / C) w``;
 * class probabilities ``t``: ``a = w * ((1 - eps) t + eps / C)``.
 
-Rows whose target is ``ignore_index`` get ``a = 0``. The arithmetic uses only functions that NumPy
+Rows whose target is ``ignore_index`` get ``a = 0``.
+
+Two optional regularizers of large models change the row (both off: the code above, unchanged):
+
+* logit soft-capping (Gemma 2), cap ``c``: the loss is computed on ``s = c tanh(z / c)``, and the
+  chain rule multiplies the gradient by ``ds/dz = 1 - tanh(z / c)**2``;
+* z-loss (PaLM), weight ``k``: ``k * logsumexp(s_m)**2`` is added to every row that is not
+  ignored (class weights do not scale it), whose gradient ``2 k logsumexp(s_m) softmax(s_m)``
+  only changes the multiplier of ``softmax``: ``grad_m = ((S_m + 2 k lse_m) p_m - a_m) * ds/dz``.
+
+The block keeps ``tanh(z / c)`` in a block-sized buffer; nothing logits-sized is added. The
+arithmetic uses only functions that NumPy
 and torch spell the same way (``xp.exp(x, out=x)``, ``xp.amax(x, axis=1, keepdims=True)``, ...);
 the little that differs is behind :class:`Ops`.
 """
@@ -89,8 +100,13 @@ def loss_and_grad(
     compute_dtype: Any,
     grad_scale: float | None,
     out: Any = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> tuple[Any, Any]:
     """Per-row losses of the 2-D logits ``z`` (rows, C), and the gradient if ``grad_scale`` is set.
+
+    ``z_loss`` and ``logit_softcap`` (validated by the caller) add the regularizers of the module
+    docstring; at their defaults the arithmetic is exactly that without them.
 
     The gradient (of ``grad_scale`` times the summed losses) is written into a new array of ``z``'s
     dtype, or into ``out`` (of ``z``'s shape and dtype, not ``z`` itself) when given; it is
@@ -105,6 +121,7 @@ def loss_and_grad(
     if grad_scale is not None:
         grad = out if out is not None else ops.empty(tuple(z.shape), z.dtype, z)
     in_place = grad is not None and z.dtype == compute_dtype
+    cap = logit_softcap
     block = max(1, ops.block_elements(z) // max(num_classes, 1))
     eps = label_smoothing
     w = None if weight is None else ops.astype(weight, compute_dtype)
@@ -115,44 +132,88 @@ def loss_and_grad(
 
     def run(first: int, last: int) -> None:
         """Rows [first, last), one cache-sized block at a time."""
-        scratch = None if in_place else ops.empty((min(block, last - first), num_classes),
-                                                   compute_dtype, z)
+        rows_max = min(block, last - first)
+        scratch = None if in_place else ops.empty((rows_max, num_classes), compute_dtype, z)
+        tanh_buf = None if cap is None else ops.empty((rows_max, num_classes), compute_dtype, z)
         for start in range(first, last, block):
             stop = min(start + block, last)
             zb = ops.astype(z[start:stop], compute_dtype)
             g = grad[start:stop] if in_place else scratch[: stop - start]
-            m = xp.amax(zb, axis=1, keepdims=True)
-            xp.subtract(zb, m, out=g)
+            t = None
+            if cap is not None:  # s = cap * tanh(z / cap), built in g; tanh kept for ds/dz
+                t = tanh_buf[: stop - start]
+                xp.divide(zb, cap, out=t)
+                xp.tanh(t, out=t)
+                xp.multiply(t, cap, out=g)
+                zb = None  # the capped logits live in g until exp overwrites them
+                m = xp.amax(g, axis=1, keepdims=True)
+                xp.subtract(g, m, out=g)
+            else:
+                m = xp.amax(zb, axis=1, keepdims=True)
+                xp.subtract(zb, m, out=g)
             xp.exp(g, out=g)
             s = ops.row_sum(g)
             log_s = xp.log(s)[:, 0]
+            z_row = None  # the z-loss gradient's extra multiplier of softmax, per row
             if rows.safe_target is not None and eps == 0:
                 # Hard labels: only the target logit enters the loss.
-                r = ops.arange(stop - start, zb)
+                r = ops.arange(stop - start, g)
                 y = rows.safe_target[start:stop]
                 w_row = rows.coeff_sum_per_row[start:stop]
+                z_y = zb[r, y] if t is None else t[r, y] * cap
                 # A row without weight (ignored, or a class weight of 0) has loss 0, even when
                 # its stand-in target 0 has logit -inf (0 * inf would be NaN); NaN logits still
                 # give NaN, which the check below explains.
-                gap = (m[:, 0] - zb[r, y]) + log_s
+                gap = (m[:, 0] - z_y) + log_s
                 losses[start:stop] = xp.where((w_row == 0) & (gap == inf), 0, w_row * gap)
+                if z_loss:
+                    z_row = _add_z_loss(xp, losses, start, stop, m, log_s, z_loss,
+                                        rows.valid[start:stop])
                 if grad is not None:
-                    xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)
+                    mult = w_row if z_row is None else w_row + z_row
+                    xp.multiply(g, (mult * grad_scale)[:, None] / s, out=g)
                     g[r, y] -= w_row * grad_scale
             else:
-                a = _coefficients(ops, zb, target, rows, start, stop, w, smooth_w, eps)
+                zc = zb if t is None else t * cap
+                a = _coefficients(ops, zc, target, rows, start, stop, w, smooth_w, eps)
                 coeff_sum = xp.sum(a, axis=1)
                 # sum_c a_c (m - z_c), with 0 * inf = 0 for masked classes without a coefficient.
-                gap = xp.where(a != 0, (m - zb) * a, 0)
+                gap = xp.where(a != 0, (m - zc) * a, 0)
                 losses[start:stop] = xp.sum(gap, axis=1) + coeff_sum * log_s
+                if z_loss:
+                    valid = None if rows.valid is None else rows.valid[start:stop]
+                    z_row = _add_z_loss(xp, losses, start, stop, m, log_s, z_loss, valid)
                 if grad is not None:
-                    xp.multiply(g, (coeff_sum * grad_scale)[:, None] / s, out=g)
+                    mult = coeff_sum if z_row is None else coeff_sum + z_row
+                    xp.multiply(g, (mult * grad_scale)[:, None] / s, out=g)
                     g -= a * grad_scale
+            if grad is not None and t is not None:  # chain rule: ds/dz = 1 - tanh(z / cap)**2
+                xp.multiply(t, t, out=t)
+                t -= 1
+                g *= t
+                g *= -1
             if grad is not None and not in_place:
                 grad[start:stop] = g
 
     ops.map_blocks(run, num_rows, block)
     return losses, grad
+
+
+def _add_z_loss(
+    xp: Any, losses: Any, start: int, stop: int, m: Any, log_s: Any, z_loss: float, valid: Any
+) -> Any:
+    """Add ``z_loss * lse**2`` to the rows' losses (not to ignored rows); return ``2 z_loss lse``.
+
+    ``valid`` is None when every row counts (probability targets).
+    """
+    lse = m[:, 0] + log_s
+    term = z_loss * (lse * lse)
+    dterm = (2 * z_loss) * lse
+    if valid is not None:  # an ignored row gets nothing, even if its logsumexp is infinite
+        term = xp.where(valid, term, 0)
+        dterm = xp.where(valid, dterm, 0)
+    losses[start:stop] += term
+    return dterm
 
 
 def _coefficients(
@@ -192,6 +253,8 @@ def softmax_cross_entropy(
     label_smoothing: object,
     kinds: tuple[str, str, str | None],
     want_grad: bool,
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> tuple[Any, Any]:
     """Validate, lay the classes out along the last axis, run the kernel, reduce.
 
@@ -202,6 +265,8 @@ def softmax_cross_entropy(
     ignore_index = v.check_ignore_index(ignore_index)
     reduction = v.check_reduction(reduction)
     eps = v.check_label_smoothing(label_smoothing)
+    z_loss = v.check_z_loss(z_loss)
+    logit_softcap = v.check_logit_softcap(logit_softcap)
     logits_kind, target_kind, weight_kind = kinds
     class_axis, index_target = v.softmax_ce_target_kind(logits, logits_kind, target, target_kind)
     num_classes = logits.shape[class_axis]
@@ -227,7 +292,8 @@ def softmax_cross_entropy(
     scale = None
     if want_grad:
         scale = mean_scale(rows.denominator) if reduction == "mean" else 1.0
-    losses, grad = loss_and_grad(ops, z, t, rows, weight, eps, cd, scale)
+    losses, grad = loss_and_grad(ops, z, t, rows, weight, eps, cd, scale, None, z_loss,
+                                 logit_softcap)
     if not bool(ops.xp.isfinite(losses).all()):
         # Valid input gives finite losses, or +inf when a target class has logit -inf; find out
         # which, reading the logits only now that something is off.

@@ -29,9 +29,13 @@ def softmax_cross_entropy_value_and_grad(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     return _softmax_ce_numpy(
-        logits, target, weight, ignore_index, reduction, label_smoothing, want_grad=True
+        logits, target, weight, ignore_index, reduction, label_smoothing, True, z_loss,
+        logit_softcap,
     )
 
 
@@ -42,9 +46,13 @@ def softmax_cross_entropy_grad(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> np.ndarray:
     return softmax_cross_entropy_value_and_grad(
-        logits, target, weight, ignore_index, reduction, label_smoothing
+        logits, target, weight, ignore_index, reduction, label_smoothing, z_loss=z_loss,
+        logit_softcap=logit_softcap,
     )[1]
 
 

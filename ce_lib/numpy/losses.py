@@ -124,9 +124,13 @@ def softmax_cross_entropy(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> np.ndarray:
     loss, _ = _softmax_ce_numpy(
-        logits, target, weight, ignore_index, reduction, label_smoothing, want_grad=False
+        logits, target, weight, ignore_index, reduction, label_smoothing, False, z_loss,
+        logit_softcap,
     )
     return loss
 
@@ -139,6 +143,8 @@ def _softmax_ce_numpy(
     reduction: object,
     label_smoothing: object,
     want_grad: bool,
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> tuple[Any, Any]:
     z = as_array(logits, "logits")
     t = as_array(target, "target")
@@ -154,6 +160,8 @@ def _softmax_ce_numpy(
             label_smoothing,
             (kind(z), kind(t), None if w is None else kind(w)),
             want_grad,
+            z_loss,
+            logit_softcap,
         )
 
 

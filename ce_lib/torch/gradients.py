@@ -27,10 +27,14 @@ def softmax_cross_entropy_value_and_grad(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     z, t, w = softmax_ce_tensors(logits, target, weight)
     return softmax_ce_forward(z.detach(), t.detach(), None if w is None else w.detach(),
-                              ignore_index, reduction, label_smoothing, want_grad=True)
+                              ignore_index, reduction, label_smoothing, True, z_loss,
+                              logit_softcap)
 
 
 def softmax_cross_entropy_grad(
@@ -40,9 +44,13 @@ def softmax_cross_entropy_grad(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> torch.Tensor:
     return softmax_cross_entropy_value_and_grad(
-        logits, target, weight, ignore_index, reduction, label_smoothing
+        logits, target, weight, ignore_index, reduction, label_smoothing, z_loss=z_loss,
+        logit_softcap=logit_softcap,
     )[1]
 
 

@@ -111,6 +111,7 @@ def softmax_ce_tensors(
 def softmax_ce_forward(
     logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
     ignore_index: object, reduction: object, label_smoothing: object, want_grad: bool,
+    z_loss: object = 0.0, logit_softcap: object = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss and closed-form gradient of ``softmax_cross_entropy``, outside autograd."""
     if kind(target) == "i" and target.dtype != torch.int64:
@@ -119,6 +120,7 @@ def softmax_ce_forward(
         return _softmax_ce.softmax_cross_entropy(
             OPS, logits, target, weight, ignore_index, reduction, label_smoothing,
             (kind(logits), kind(target), None if weight is None else kind(weight)), want_grad,
+            z_loss, logit_softcap,
         )
 
 
@@ -131,14 +133,16 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
-                ignore_index: int, reduction: str, label_smoothing: float) -> torch.Tensor:
+                ignore_index: int, reduction: str, label_smoothing: float, z_loss: float,
+                logit_softcap: float | None) -> torch.Tensor:
         loss, grad = softmax_ce_forward(
             logits, target, weight, ignore_index, reduction, label_smoothing,
-            want_grad=ctx.needs_input_grad[0],
+            ctx.needs_input_grad[0], z_loss, logit_softcap,
         )
         ctx.reduction = reduction
         ctx.class_axis = 0 if logits.ndim == 1 else 1
         ctx.smoothing = label_smoothing
+        ctx.softcap = logit_softcap
         ctx.save_for_backward(grad, logits, target, weight)
         return loss
 
@@ -157,7 +161,10 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
                 grad_logits = grad * upstream.to(grad.dtype)
         grad_target = None
         if ctx.needs_input_grad[1]:  # probability targets: d loss / d t = -(1 - eps) w log p
-            log_p = torch.log_softmax(logits.to(compute_dtype(logits.dtype)), ctx.class_axis)
+            capped = logits.to(compute_dtype(logits.dtype))
+            if ctx.softcap is not None:  # (validated in the forward pass)
+                capped = float(ctx.softcap) * torch.tanh(capped / float(ctx.softcap))
+            log_p = torch.log_softmax(capped, ctx.class_axis)
             if weight is not None:
                 shape = [1] * logits.ndim
                 shape[ctx.class_axis] = -1
@@ -166,7 +173,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             if ctx.reduction == "mean":
                 scale = mean_scale(logits.numel() // logits.shape[ctx.class_axis])
             grad_target = (-(1 - ctx.smoothing) * scale * log_p * upstream).to(target.dtype)
-        return grad_logits, grad_target, None, None, None, None
+        return grad_logits, grad_target, None, None, None, None, None, None
 
 
 def softmax_cross_entropy(
@@ -176,12 +183,16 @@ def softmax_cross_entropy(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    *,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> torch.Tensor:
     z, t, w = softmax_ce_tensors(logits, target, weight)
     if w is not None and w.requires_grad:
         raise ValueError("weight must not require grad: gradients with respect to class weights "
                          "are not supported")
-    return _SoftmaxCrossEntropy.apply(z, t, w, ignore_index, reduction, label_smoothing)
+    return _SoftmaxCrossEntropy.apply(z, t, w, ignore_index, reduction, label_smoothing, z_loss,
+                                      logit_softcap)
 
 
 document(binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy, softmax_cross_entropy)
