@@ -56,6 +56,8 @@ class LinearProblem:
     compute_dtype: Any
     input_shape: tuple[int, ...]
     loss_shape: tuple[int, ...]  #: () for 1-D input, (N,) otherwise
+    z_loss: float = 0.0  #: weight of the z-loss term (0: off)
+    logit_softcap: float | None = None  #: the cap c of c tanh(z / c) (None: off)
 
 
 def check_chunk_size(chunk_size: object) -> int | None:
@@ -86,6 +88,8 @@ def prepare_linear(
     label_smoothing: object,
     chunk_size: object,
     kinds: tuple[str, str, str, str | None, str | None],
+    z_loss: object = 0.0,
+    logit_softcap: object = None,
 ) -> LinearProblem:
     """Validate the arguments of ``linear_cross_entropy`` and resolve the rows' targets.
 
@@ -95,6 +99,8 @@ def prepare_linear(
     ignore_index = v.check_ignore_index(-100 if ignore_index is None else ignore_index)
     reduction = v.check_reduction(reduction)
     eps = v.check_label_smoothing(label_smoothing)
+    z_loss = v.check_z_loss(z_loss)
+    logit_softcap = v.check_logit_softcap(logit_softcap)
     chunk = check_chunk_size(chunk_size)
     input_kind, lw_kind, target_kind, lb_kind, weight_kind = kinds
     v.check_floating(input_kind, "input", input.dtype)
@@ -172,6 +178,8 @@ def prepare_linear(
         compute_dtype=cd,
         input_shape=tuple(input.shape),
         loss_shape=batch,
+        z_loss=z_loss,
+        logit_softcap=logit_softcap,
     )
 
 
@@ -240,7 +248,8 @@ def linear_pass(
             z_s = z_c[first - start : last - start]
             losses[first:last], g_s = loss_and_grad(
                 ops, z_s, p.target[first:last], _rows_slice(p.rows, first, last), p.weight,
-                p.label_smoothing, cd, scale, out=None if g is None else g[: last - first],
+                p.label_smoothing, cd, scale, None if g is None else g[: last - first],
+                p.z_loss, p.logit_softcap,
             )
             if g_s is not None and u is not None:
                 xp.multiply(g_s, u[first:last, None], out=z_s)

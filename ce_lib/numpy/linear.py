@@ -23,6 +23,8 @@ def linear_cross_entropy_value_and_grad(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     x = as_array(input, "input")
     w = as_array(linear_weight, "linear_weight")
@@ -34,6 +36,7 @@ def linear_cross_entropy_value_and_grad(
             OPS, x, w, t, b, cw, ignore_index, reduction, label_smoothing, chunk_size,
             (kind(x), kind(w), kind(t), None if b is None else kind(b),
              None if cw is None else kind(cw)),
+            z_loss, logit_softcap,
         )
         return _linear_ce.linear_value_and_grad(  # type: ignore[return-value]
             OPS, problem, (True, True, b is not None)

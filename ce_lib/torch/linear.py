@@ -36,7 +36,7 @@ def _args(
 def _prepare(
     x: torch.Tensor, w: torch.Tensor, t: torch.Tensor, b: torch.Tensor | None,
     cw: torch.Tensor | None, ignore_index: object, reduction: object, label_smoothing: object,
-    chunk_size: object,
+    chunk_size: object, z_loss: object = 0.0, logit_softcap: object = None,
 ) -> _linear_ce.LinearProblem:
     with torch.no_grad():
         return _linear_ce.prepare_linear(
@@ -45,6 +45,7 @@ def _prepare(
             chunk_size,
             (kind(x), kind(w), kind(t), None if b is None else kind(b),
              None if cw is None else kind(cw)),
+            z_loss, logit_softcap,
         )
 
 
@@ -110,6 +111,8 @@ def linear_cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
     group: Any = None,
 ) -> torch.Tensor:
     r"""``softmax_cross_entropy(input @ linear_weight.T + linear_bias, target, ...)``, chunked.
@@ -156,13 +159,15 @@ def linear_cross_entropy(
 
         return linear_vocab_parallel_cross_entropy(input, linear_weight, target, linear_bias,
                                                    weight, reduction, ignore_index,
-                                                   label_smoothing, chunk_size, group)
+                                                   label_smoothing, chunk_size, group,
+                                                   z_loss=z_loss, logit_softcap=logit_softcap)
     x, w, t, b, cw = _args(input, linear_weight, target, linear_bias, weight)
     for name, tensor in (("target", t), ("weight", cw)):
         if tensor is not None and tensor.requires_grad:
             raise ValueError(f"{name} must not require grad: linear_cross_entropy computes "
                              "gradients with respect to input, linear_weight and linear_bias only")
-    problem = _prepare(x, w, t, b, cw, ignore_index, reduction, label_smoothing, chunk_size)
+    problem = _prepare(x, w, t, b, cw, ignore_index, reduction, label_smoothing, chunk_size,
+                       z_loss, logit_softcap)
     return _LinearCrossEntropy.apply(x, w, b, problem, torch.is_grad_enabled())
 
 
@@ -177,9 +182,12 @@ def linear_cross_entropy_value_and_grad(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     x, w, t, b, cw = _args(input, linear_weight, target, linear_bias, weight)
-    problem = _prepare(x, w, t, b, cw, ignore_index, reduction, label_smoothing, chunk_size)
+    problem = _prepare(x, w, t, b, cw, ignore_index, reduction, label_smoothing, chunk_size,
+                       z_loss, logit_softcap)
     with torch.no_grad():
         return _linear_ce.linear_value_and_grad(  # type: ignore[return-value]
             OPS, problem, (True, True, b is not None), _add_matmul
