@@ -58,8 +58,10 @@ _FIELDS = (
     "z_loss",  # the float64's bits
     "logit_softcap",  # the float64's bits (0.0's, i.e. 0, for None)
 )
-_MESSAGE_BYTES = 512  # the error message travels with the record, so every rank can repeat it
-_RECORD = len(_FIELDS) + _MESSAGE_BYTES // 8
+_RECORD = 80  #: int64 values per rank: the fields, then the error message's bytes
+# The error message travels with the record, so every rank can repeat it (496 bytes: the record
+# kept its size of 80 values when the z_loss and logit_softcap fields came).
+_MESSAGE_BYTES = 8 * (_RECORD - len(_FIELDS))
 _DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 _ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, RuntimeError)
 _NO_MIN = 1 << 62
