@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -50,6 +51,23 @@ def _cases() -> list[dict[str, Any]]:
                       "linear": True})
     cases.append({"target": "index", "weight": False, "eps": 0.0, "reduction": "mean",
                   "linear": True, "dtype": "float32"})
+    # z-loss and soft-capping (a cap of 2.5 saturates logits of 3 randn), alone and together
+    for target, weight, eps, reduction, zl, cap, extra in (
+            ("index", True, 0.15, "mean", 0.05, 2.5, {}),
+            ("index", False, 0.0, "none", 0.0, 2.5, {}),
+            ("index", True, 0.0, "sum", 0.05, None, {}),
+            ("prob", True, 0.15, "mean", 0.05, 2.5, {}),
+            ("prob", False, 0.0, "none", 0.05, None, {}),
+            ("index", True, 0.15, "mean", 0.05, 2.5, {"all_ignored": True}),
+            ("index", True, 0.15, "none", 0.05, 2.5, {"one_row": True}),
+            ("index", True, 0.15, "mean", 0.05, 2.5, {"dtype": "float32"}),
+            ("prob", False, 0.15, "sum", 0.05, 2.5, {"dtype": "float32"}),
+            ("index", True, 0.15, "mean", 0.05, 2.5, {"linear": True}),
+            ("prob", True, 0.0, "none", 0.05, 2.5, {"linear": True}),
+            ("index", False, 0.0, "sum", 0.05, 2.5, {"linear": True, "dtype": "float32"}),
+    ):
+        cases.append({"target": target, "weight": weight, "eps": eps, "reduction": reduction,
+                      "z_loss": zl, "logit_softcap": cap, **extra})
     for i, c in enumerate(cases):
         c["seed"] = i
     return cases
@@ -60,8 +78,17 @@ CASES = _cases()
 
 def _name(c: dict[str, Any]) -> str:
     flags = [k for k in ("all_ignored", "one_row", "linear") if c.get(k)]
+    if c.get("z_loss"):
+        flags.append(f"zloss{c['z_loss']}")
+    if c.get("logit_softcap"):
+        flags.append(f"softcap{c['logit_softcap']}")
     return "-".join([c["target"], "w" if c["weight"] else "now", f"eps{c['eps']}", c["reduction"],
                      c.get("dtype", "float64"), *flags])
+
+
+def _regularizers(c: dict[str, Any]) -> dict[str, Any]:
+    """The z_loss / logit_softcap keywords of a case (none for the cases without them)."""
+    return {k: c[k] for k in ("z_loss", "logit_softcap") if k in c}
 
 
 def _inputs(c: dict[str, Any], classes: int) -> dict[str, torch.Tensor]:
@@ -102,7 +129,8 @@ def _run_case(c: dict[str, Any], splits: list[int], rank: int) -> dict[str, Any]
     dt = _dtype(c)
     target = inp["q"][..., cols].to(dt) if c["target"] == "prob" else inp["t"]
     weight = inp["w"][cols].to(dt) if c["weight"] else None
-    kw = {"weight": weight, "reduction": c["reduction"], "label_smoothing": c["eps"]}
+    kw = {"weight": weight, "reduction": c["reduction"], "label_smoothing": c["eps"],
+          **_regularizers(c)}
     if c.get("linear"):
         leaves = [inp["x"].to(dt), inp["lw"][cols].to(dt), inp["lb"][cols].to(dt)]
         leaves = [a.clone().requires_grad_() for a in leaves]
@@ -143,6 +171,15 @@ def _bad_inputs(rank: int, world: int) -> dict[str, tuple[str, str, float]]:
             x, lw[:, :3] if last else lw, t, group=dist.group.WORLD),
         "linear requires_grad": lambda: ct.linear_cross_entropy(
             x.requires_grad_(last), lw, t, group=dist.group.WORLD),
+        "z_loss differs": lambda: vp(z, t, z_loss=1e-4 if last else 0.0),
+        "logit_softcap differs": lambda: vp(z, t, logit_softcap=30.0 if last else None),
+        "logit_softcap bits differ": lambda: vp(
+            z, t, logit_softcap=math.nextafter(30.0, 31.0) if last else 30.0),
+        "bad z_loss on rank 0": lambda: vp(z, t, z_loss=-1.0 if rank == 0 else 0.0),
+        "bad logit_softcap on the last rank": lambda: vp(
+            z, t, logit_softcap=math.inf if last else 30.0),
+        "linear z_loss differs": lambda: ct.linear_cross_entropy(
+            x, lw, t, group=dist.group.WORLD, z_loss=1e-4 if last else 0.0),
     }
     out = demos.errors_of(cases)
     # The group is still in step: a valid call after all those errors gives the right loss.
@@ -180,13 +217,40 @@ def _reference(c: dict[str, Any], classes: int) -> tuple[torch.Tensor, list[torc
     else:
         leaves = [inp["z"].to(dt).double().requires_grad_()]
         z = leaves[0]
-    loss = F.cross_entropy(z, target, weight=weight, reduction=c["reduction"],
-                           label_smoothing=c["eps"])
+    loss = _explicit_formula(c, z, target, weight)
     loss.backward(_upstream(c, inp))
     if c.get("all_ignored"):  # ce_lib: the mean over no counted target is 0 (PyTorch: NaN)
         assert torch.isnan(loss)
         loss = torch.zeros_like(loss)
     return loss.detach(), [a.grad for a in leaves]
+
+
+def _explicit_formula(c: dict[str, Any], z: torch.Tensor, target: torch.Tensor,
+                      weight: torch.Tensor | None) -> torch.Tensor:
+    """F.cross_entropy(c tanh(z / c), ...) + z_loss * logsumexp(...)**2, masked and reduced alike.
+
+    The z-loss term counts the rows whose target is not ignored (every row for probabilities),
+    is not scaled by the class weights, and the mean divides it by the loss's denominator.
+    """
+    cap, zl = c.get("logit_softcap"), c.get("z_loss", 0.0)
+    s = z if cap is None else cap * torch.tanh(z / cap)
+    loss = F.cross_entropy(s, target, weight=weight, reduction=c["reduction"],
+                           label_smoothing=c["eps"])
+    if not zl:
+        return loss
+    lse = torch.logsumexp(s, -1)
+    if target.is_floating_point():
+        counted, denominator = torch.ones_like(lse, dtype=torch.bool), float(lse.numel())
+    else:
+        counted = target != IGNORE
+        w_y = torch.ones_like(lse) if weight is None else weight[target.clamp(min=0)]
+        denominator = torch.where(counted, w_y, 0).sum()
+    term = torch.where(counted, zl * lse**2, 0)
+    if c["reduction"] == "none":
+        return loss + term
+    if c["reduction"] == "sum":
+        return loss + term.sum()
+    return loss + term.sum() / denominator  # NaN, as PyTorch's mean, when nothing counts
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> None:
@@ -214,6 +278,37 @@ def test_equals_pytorch_on_gathered_logits(group_run: Any, index: int) -> None:
         _close(torch.cat([g[2] for g in per_rank]), ref_grads[2], _dtype(c))
     else:
         _close(torch.cat([g[0] for g in per_rank], -1), ref_grads[0], _dtype(c))
+
+
+REGULARIZED = [i for i, c in enumerate(CASES) if _regularizers(c)]
+
+
+@pytest.mark.parametrize("index", REGULARIZED, ids=[_name(CASES[i]) for i in REGULARIZED])
+def test_regularizers_equal_single_process_ce_lib(group_run: Any, index: int) -> None:
+    """z_loss / logit_softcap across ranks: ce_lib.torch's single-process result, same dtype."""
+    world, results = group_run
+    c = CASES[index]
+    inp = _inputs(c, sum(WORLD_SPLITS[world]))
+    dt = _dtype(c)
+    target = inp["q"].to(dt) if c["target"] == "prob" else inp["t"]
+    kw = {"weight": inp["w"].to(dt) if c["weight"] else None, "reduction": c["reduction"],
+          "label_smoothing": c["eps"], **_regularizers(c)}
+    if c.get("linear"):
+        leaves = [inp[k].to(dt).clone().requires_grad_() for k in ("x", "lw", "lb")]
+        loss = ct.linear_cross_entropy(leaves[0], leaves[1], target, linear_bias=leaves[2],
+                                       chunk_size=4, **kw)
+    else:
+        leaves = [inp["z"].to(dt).clone().requires_grad_()]
+        loss = ct.softmax_cross_entropy(leaves[0], target, **kw)
+    loss.backward(_upstream(c, inp).to(dt))
+    per_rank = [r["cases"][index]["grads"] for r in results]
+    _close(results[0]["cases"][index]["loss"], loss.detach().double(), dt)
+    if c.get("linear"):
+        _close(per_rank[0][0], leaves[0].grad.double(), dt)
+        for k in (1, 2):
+            _close(torch.cat([g[k] for g in per_rank]), leaves[k].grad.double(), dt)
+    else:
+        _close(torch.cat([g[0] for g in per_rank], -1), leaves[0].grad.double(), dt)
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[_name(c) for c in CASES])
@@ -248,6 +343,12 @@ BAD = {
     "probability shape": ("ValueError", "target of class probabilities must have"),
     "linear_weight": ("ValueError", "linear_weight must have shape"),
     "linear requires_grad": ("ValueError", "require grad alike on every rank"),
+    "z_loss differs": ("ValueError", "z_loss must be the same on every rank"),
+    "logit_softcap differs": ("ValueError", "logit_softcap must be the same on every rank"),
+    "logit_softcap bits differ": ("ValueError", "logit_softcap must be the same on every rank"),
+    "bad z_loss on rank 0": ("ValueError", "z_loss must be a finite number >= 0, got -1.0"),
+    "bad logit_softcap on the last rank": ("ValueError", "logit_softcap must be a finite number"),
+    "linear z_loss differs": ("ValueError", "z_loss must be the same on every rank"),
 }
 
 
@@ -316,8 +417,9 @@ def test_without_process_group_is_softmax_cross_entropy() -> None:
     inp = _inputs({"seed": 3, "eps": 0.0}, 7)
     z = inp["z"].clone().requires_grad_()
     z2 = inp["z"].clone().requires_grad_()
-    loss = ct.vocab_parallel_cross_entropy(z, inp["t"], weight=inp["w"], label_smoothing=0.2)
-    ref = ct.softmax_cross_entropy(z2, inp["t"], weight=inp["w"], label_smoothing=0.2)
+    kw = {"weight": inp["w"], "label_smoothing": 0.2, "z_loss": 0.01, "logit_softcap": 4.0}
+    loss = ct.vocab_parallel_cross_entropy(z, inp["t"], **kw)
+    ref = ct.softmax_cross_entropy(z2, inp["t"], **kw)
     loss.backward()
     ref.backward()
     assert torch.equal(loss, ref) and torch.equal(z.grad, z2.grad)
@@ -342,6 +444,17 @@ def test_without_process_group_is_softmax_cross_entropy() -> None:
          "label_smoothing"),
         (lambda z, t: ct.vocab_parallel_cross_entropy(z, t, ignore_index=1.5), TypeError,
          "ignore_index"),
+        (lambda z, t: ct.vocab_parallel_cross_entropy(z, t, z_loss=math.nan), ValueError,
+         "z_loss must be a finite number >= 0"),
+        (lambda z, t: ct.vocab_parallel_cross_entropy(z, t, z_loss="0.1"), TypeError,
+         "z_loss must be a float"),
+        (lambda z, t: ct.vocab_parallel_cross_entropy(z, t, logit_softcap=0.0), ValueError,
+         "logit_softcap must be a finite number > 0"),
+        (lambda z, t: ct.vocab_parallel_cross_entropy(z, t, logit_softcap=True), TypeError,
+         "logit_softcap must be a float or None"),
+        (lambda z, t: ct.linear_cross_entropy(z, torch.ones(3, 9, dtype=torch.float64), t,
+                                              logit_softcap=-30.0, group=dist.group.WORLD),
+         ValueError, "logit_softcap must be a finite number > 0"),
         (lambda z, t: ct.linear_cross_entropy(z, torch.ones(3, 9, dtype=torch.float32), t,
                                               group=dist.group.WORLD), TypeError, "input's dtype"),
         (lambda z, t: ct.linear_cross_entropy(z, torch.ones(3, 9, dtype=torch.float64), t,
@@ -433,6 +546,8 @@ def _table(*records: dict[str, int]) -> torch.Tensor:
         ("has_weight", ValueError, "weight must be given on every rank"),
         ("ignore_index", ValueError, "ignore_index must be the same on every rank"),
         ("features", ValueError, "the same number of features"),
+        ("z_loss", ValueError, "z_loss must be the same on every rank"),
+        ("logit_softcap", ValueError, "logit_softcap must be the same on every rank"),
     ],
 )
 def test_ranks_that_disagree(field: str, error: type[Exception], match: str) -> None:
@@ -473,6 +588,41 @@ def test_more_bad_targets_and_weights(kwargs: dict[str, Any], match: str) -> Non
         ct.vocab_parallel_cross_entropy(z, t, weight=kwargs.get("w"))
 
 
+def test_z_loss_skips_ignored_rows_even_of_minus_inf() -> None:
+    """An ignored row of -inf logits (LSE = -inf): no z-loss term, no NaN, a zero gradient."""
+    c = {"seed": 7, "eps": 0.1, "weight": True, "reduction": "mean", "z_loss": 0.05}
+    inp = _inputs(c, 9)
+    z = inp["z"].clone()
+    z[1] = -torch.inf  # row 1 is ignored
+    counted = inp["t"] != IGNORE
+    zv = z.clone().requires_grad_()
+    zr = z[counted].clone().requires_grad_()
+    with _one_rank_group():
+        loss = ct.vocab_parallel_cross_entropy(zv, inp["t"], weight=inp["w"], label_smoothing=0.1,
+                                               z_loss=0.05)
+        loss.backward()
+    ref = _explicit_formula(c, zr, inp["t"][counted], inp["w"])
+    ref.backward()
+    _close(loss.detach(), ref.detach(), torch.float64)
+    _close(zv.grad[counted], zr.grad, torch.float64)
+    assert torch.equal(zv.grad[1], torch.zeros(9, dtype=torch.float64))
+
+
+def test_regularizers_off_change_nothing() -> None:
+    """z_loss=0.0 and logit_softcap=None given explicitly: bit for bit the call without them."""
+    inp = _inputs({"seed": 8, "eps": 0.0}, 9)
+    results = []
+    with _one_rank_group():
+        for kw in ({}, {"z_loss": 0.0, "logit_softcap": None}):
+            z = inp["z"].clone().requires_grad_()
+            loss = ct.vocab_parallel_cross_entropy(z, inp["t"], weight=inp["w"],
+                                                   label_smoothing=0.1, **kw)
+            loss.backward()
+            results.append((loss.detach(), z.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
 def test_empty_batch() -> None:
     z = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
     with _one_rank_group():
@@ -495,15 +645,19 @@ def test_linear_default_chunk_size() -> None:
     _close(x.grad, xr.grad, torch.float64)
 
 
+@pytest.mark.parametrize("regularizers", [{}, {"z_loss": 0.05, "logit_softcap": 2.5}],
+                         ids=["plain", "z_loss+softcap"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_is_computed_in_float32(dtype: torch.dtype) -> None:
+def test_half_precision_is_computed_in_float32(dtype: torch.dtype,
+                                               regularizers: dict[str, Any]) -> None:
     inp = _inputs({"seed": 6, "eps": 0.1}, 9)
     z = inp["z"].to(dtype).requires_grad_()
     with _one_rank_group():
-        loss = ct.vocab_parallel_cross_entropy(z, inp["t"], label_smoothing=0.1)
+        loss = ct.vocab_parallel_cross_entropy(z, inp["t"], label_smoothing=0.1, **regularizers)
         loss.backward()
     z32 = z.detach().float().requires_grad_()
-    ref = F.cross_entropy(z32, inp["t"], label_smoothing=0.1)
+    c = {"eps": 0.1, "reduction": "mean", **regularizers}
+    ref = _explicit_formula(c, z32, inp["t"], None)
     ref.backward()
     assert loss.dtype == dtype and z.grad.dtype == dtype
     ulp = float(torch.finfo(dtype).eps)  # the float32 value rounded once: within one ulp

@@ -102,11 +102,9 @@ def vocab_parallel_cross_entropy(
     """
     grp = L.resolve_group(group)
     if grp is None:
-        extra = {} if z_loss == 0.0 and logit_softcap is None else {
-            "z_loss": z_loss, "logit_softcap": logit_softcap}
         return softmax_cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
                                      reduction=reduction, label_smoothing=label_smoothing,
-                                     **extra)
+                                     z_loss=z_loss, logit_softcap=logit_softcap)
     z = as_tensor(logits, "logits")
 
     def describe() -> tuple[tuple[int, ...], torch.dtype, str, dict[str, int]]:
