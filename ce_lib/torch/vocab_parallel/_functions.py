@@ -66,15 +66,17 @@ def vocab_parallel_cross_entropy(
     ``ce_lib``, the mean over a batch without a counted target is 0, not NaN.
 
     ``logit_softcap`` and ``z_loss`` act as in :func:`softmax_cross_entropy`: each rank caps
-    its own columns, :math:`s = c \tanh(z / c)` (elementwise, no communication), the loss is
-    that of :math:`s`, and every counted row (not ``ignore_index``; every row for probability
-    targets) adds :math:`\text{z\_loss} \cdot \operatorname{logsumexp}(s_n)^2`, reduced like
-    the loss (the mean divides by the same denominator; class weights do not scale it). The
-    log-sum-exp is the global one every rank already has after the statistics' all-gather, so
-    neither costs a collective; the gradient
-    :math:`\bigl(A_n p_n - a_n + 2\,\text{z\_loss}\,\operatorname{logsumexp}(s_n)\,p_n\bigr)
-    \odot (1 - (s/c)^2)`, :math:`p_n = \operatorname{softmax}(s_n)`, is computed on each rank's
-    columns alone. With both off the result is bitwise that of the call without them.
+    its own columns, :math:`s = c \tanh(z / c)` with :math:`c` = ``logit_softcap``
+    (elementwise, no communication), the loss is that of :math:`s`, and every counted row (not
+    ``ignore_index``; every row for probability targets) adds :math:`\lambda
+    \operatorname{LSE}_n^2`, :math:`\lambda` = ``z_loss`` and :math:`\operatorname{LSE}_n =
+    \operatorname{logsumexp}_c s_{nc}`, reduced like the loss (the mean divides by the same
+    denominator; class weights do not scale it). :math:`\operatorname{LSE}_n` is the global
+    log-sum-exp every rank already holds after the statistics' all-gather, so neither knob adds
+    a collective, and the gradient :math:`(A_n p_n - a_n + 2 \lambda \operatorname{LSE}_n p_n)
+    \odot (1 - (s_n / c)^2)`, :math:`p_n = \operatorname{softmax}(s_n)` (:math:`a_n`: the
+    row's coefficients from its target, weights and smoothing; :math:`A_n = \sum_c a_{nc}`), is
+    computed on each rank's own columns. With both off the arithmetic is exactly that of the call without them.
 
     Communication: the forward pass makes two all-gathers, one of a fixed-size record per rank
     (shapes, settings, and the error its arguments raised, if any) and one of five numbers per

@@ -21,6 +21,12 @@ all-gather of a small fixed-size record (shapes, dtype, reduction, smoothing, th
 hash of the class indices, and the error, if any, that the rank's own arguments raised) lets
 every rank check the whole call, so bad input on one rank makes EVERY rank raise the same
 error instead of leaving the others waiting in a collective.
+
+Soft-capping (``c tanh(z / c)``) is elementwise: each rank caps its own block before the
+statistics, and multiplies its local gradient by ``1 - tanh(z / c)**2``. The z-loss
+``z_loss LSE_n**2`` of a counted row needs only ``LSE_n``, which every rank has after the
+gather: it adds ``z_loss LSE_n**2`` to the row's loss and ``2 z_loss LSE_n`` to ``A_n`` (the
+factor of the softmax in the gradient). Neither adds communication.
 """
 
 from __future__ import annotations
