@@ -114,7 +114,8 @@ def sigmoid_focal_terms(
 def sigmoid_focal_target_grad(xp: Any, z: Any, t: Any, alpha: float, gamma: float) -> Any:
     """``dloss/dt`` per element (soft targets that require grad, torch backend).
 
-    ``d ce/dt = s_- - s_+ = -z`` and ``dq/dt = sigma_- - sigma_+``; the term
+    ``d ce/dt = s_- - s_+ = -z`` and ``dq/dt = sigma_- - sigma_+ = -tanh(z / 2)`` (exact near
+    ``z = 0``, where the difference cancels); the term
     ``g ce q^(g - 1) dq/dt`` is written ``g q^g (ce / q) dq/dt``, which is 0 where ``q`` is 0
     (a saturated hard target, where ``ce`` is 0 too and ``ce / q`` tends to 1).
     """
@@ -123,7 +124,7 @@ def sigmoid_focal_target_grad(xp: Any, z: Any, t: Any, alpha: float, gamma: floa
     q = (1 - t) * sig_pos + t * sig_neg
     mod = q**gamma
     ce_over_q = xp.where(q > 0, ce / xp.where(q > 0, q, 1), 0)
-    d = mod * (-z + gamma * ce_over_q * (sig_neg - sig_pos))
+    d = mod * (-z - gamma * ce_over_q * xp.tanh(z / 2))  # sigma(-z) - sigma(z) = -tanh(z/2)
     if alpha < 0:
         return d
     a_t = alpha * t + (1 - alpha) * (1 - t)

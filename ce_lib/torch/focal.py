@@ -63,7 +63,7 @@ class _SigmoidFocalLoss(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_logits = grad * grad_output.to(grad.dtype)
         if ctx.needs_input_grad[1]:
-            cd = compute_dtype(target.dtype)
+            cd = torch.promote_types(compute_dtype(logits.dtype), compute_dtype(target.dtype))
             with torch.no_grad():
                 d = _focal.sigmoid_focal_target_grad(
                     torch, logits.detach().to(cd), target.detach().to(cd), ctx.alpha, ctx.gamma
