@@ -17,6 +17,12 @@ file chapter 11 reads (``--output PATH`` writes elsewhere; ``--quick`` writes on
   (N, V) logits and runs ``F.cross_entropy`` on them (forward and backward), then takes the
   gradient of its own columns (the input's gradient is all-reduced, as in the other variant).
 
+A second case measures what the logit regularizers cost across ranks: ``2 ranks, vocab-parallel,
+z-loss + soft-cap`` (``z_loss=1e-4, logit_softcap=30``, Gemma 2's cap and PaLM's weight)
+against the plain ``2 ranks, vocab-parallel`` call, per-rank peak extra memory and time, as
+ratios over the plain call (neither regularizer adds a collective; soft-capping adds one
+elementwise ``tanh`` per logit in each pass and one block of rows of scratch).
+
 Peak extra memory: in a fresh process per variant (per rank, for the 2-rank variants), after a
 warm-up on a small problem and after the inputs exist, the kernel's high-water mark of the
 resident set is reset (``/proc/self/clear_refs``); the figure is ``VmHWM`` after one call minus
@@ -46,6 +52,9 @@ from ce_lib.torch.vocab_parallel import launch
 
 RANKS = 2
 VARIANTS = ("2 ranks, vocab-parallel", "2 ranks, gathered logits")
+REGULARIZED = "2 ranks, vocab-parallel, z-loss + soft-cap"
+#: The keywords of each vocab-parallel variant.
+VOCAB_PARALLEL = {VARIANTS[0]: {}, REGULARIZED: {"z_loss": 1e-4, "logit_softcap": 30.0}}
 
 
 def inputs(n: int, d: int, v: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, ...]:
@@ -93,8 +102,9 @@ def rank_variant(name: str, x: torch.Tensor, w: torch.Tensor, y: torch.Tensor,
                  world: int) -> Any:
     def run() -> object:
         x.grad = w.grad = None
-        if name == "2 ranks, vocab-parallel":
-            loss = ct.linear_cross_entropy(x, w, y, group=dist.group.WORLD)
+        if name in VOCAB_PARALLEL:
+            loss = ct.linear_cross_entropy(x, w, y, group=dist.group.WORLD,
+                                           **VOCAB_PARALLEL[name])
             loss.backward()
             return loss.detach()
         return _gathered(x, w, y, world)
@@ -111,11 +121,12 @@ def _rank_memory(rank: int, world: int, name: str, size: tuple[int, int, int]) -
     return (status_kib("VmHWM") - before) * 1024
 
 
-def _rank_times(rank: int, world: int, size: tuple[int, int, int], rounds: int) -> dict[str, Any]:
+def _rank_times(rank: int, world: int, size: tuple[int, int, int], rounds: int,
+                variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
     args = inputs(*size, rank, world)
-    runs = {name: rank_variant(name, *args, world) for name in VARIANTS}
+    runs = {name: rank_variant(name, *args, world) for name in variants}
     losses = {name: float(run()) for name, run in runs.items()}  # warm-up, and the values
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, run in runs.items():
             dist.barrier()
@@ -174,18 +185,45 @@ def measure(n: int, d: int, v: int, rounds: int) -> dict[str, Any]:
                                      "ratio": ratio, "limit": 0.6, "met": ratio <= 0.6}}
 
 
+def measure_regularizers(n: int, d: int, v: int, rounds: int) -> dict[str, Any]:
+    """The vocab-parallel call with z_loss=1e-4, logit_softcap=30 against the plain one."""
+    size = (n, d, v)
+    names = tuple(VOCAB_PARALLEL)
+    memory = {name: launch.run(_rank_memory, RANKS, name, size, timeout=600) for name in names}
+    ranks = launch.run(_rank_times, RANKS, size, rounds, names, timeout=600)
+    rows = [{"variant": name, "processes": RANKS, "threads_per_process": 1,
+             "keywords": VOCAB_PARALLEL[name], "peak_extra_bytes_per_rank": memory[name],
+             "peak_extra_bytes_per_process": max(memory[name]),
+             "time_s": max(r["median_s"][name] for r in ranks), "loss": ranks[0]["loss"][name]}
+            for name in names]
+    for row in rows:
+        row["memory_over_plain"] = row["peak_extra_bytes_per_process"] / rows[0][
+            "peak_extra_bytes_per_process"]
+        row["time_over_plain"] = row["time_s"] / rows[0]["time_s"]
+    print(f"\n## Regularizers across ranks: N={n}, d={d}, V={v}, float32, {RANKS} ranks, "
+          f"median of {rounds} round(s)\n")
+    print("| variant | peak extra per process (MiB) | / plain | time (s) | / plain |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['variant']} | {row['peak_extra_bytes_per_process'] / 2**20:.1f} | "
+              f"{row['memory_over_plain']:.2f} | {row['time_s']:.3f} | "
+              f"{row['time_over_plain']:.2f} |")
+    return {"n": n, "d": d, "v": v, "dtype": "float32", "ranks": RANKS, "rounds": rounds,
+            "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--output", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args()
-    if args.quick:
-        case = measure(512, 64, 4096, args.rounds or 2)
-    else:
-        case = measure(4096, 512, 65536, args.rounds or 5)
+    size, rounds = ((512, 64, 4096), args.rounds or 2) if args.quick else \
+        ((4096, 512, 65536), args.rounds or 5)
+    # cases[0] is the one chapter 11 reads; the regularizers' case comes second
+    cases = [measure(*size, rounds), measure_regularizers(*size, rounds)]
     if args.output or not args.quick:
-        write_results("vocab_parallel", [case], args.output)
+        write_results("vocab_parallel", cases, args.output)
 
 
 if __name__ == "__main__":
