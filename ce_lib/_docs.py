@@ -201,6 +201,25 @@ DOCS["softmax_cross_entropy"] = r"""Cross entropy between ``softmax(logits)`` an
     :math:`\tilde t = (1 - \varepsilon) t + \varepsilon / C`, and ``"mean"`` divides by the number
     of elements. Never forms ``log(softmax(z))``.
 
+    Two regularizers of large language models are built in (both off by default, and then the
+    result is bit for bit the one without them). **Logit soft-capping** (Gemma 2) with cap
+    :math:`c` first replaces every logit by :math:`s = c \tanh(z / c)`, which lies in
+    :math:`(-c, c)`; everything above, and the z-loss, then uses :math:`s`. **z-loss** (PaLM) with
+    weight :math:`k` adds to every element that is not ignored (every row, for probability
+    targets)
+
+    .. math:: \ell_n \mathrel{+}= k \left(\operatorname{logsumexp}(s_n)\right)^2,
+
+    which pulls the log-normalizer :math:`\log Z_n` towards 0. Class weights do not scale it
+    (it regularizes the normalizer of the whole row, not a class), but ``"mean"`` divides it by
+    the loss's own denominator, so that ``mean`` is ``sum / denominator`` for the total.
+    ``F.cross_entropy(c * tanh(z / c), ...) + k * lse**2`` masked and reduced the same way is
+    the explicit formula; this computes it in the same single pass (no extra logits-sized
+    buffer). Compared with Liger Kernel's ``lse_square_scale`` and ``softcap``: the same terms,
+    except that with class weights Liger divides the z-loss sum by the *number* of non-ignored
+    elements and the loss by their weight sum; here both use the weight sum. PaLM used
+    :math:`k = 10^{-4}`, Gemma 2 :math:`c = 30` for its final logits.
+
     Args:
         logits: unnormalised scores of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``: the class
             axis is 1 (0 for 1-D input), as in PyTorch. ``-inf`` marks an impossible class.
@@ -213,6 +232,10 @@ DOCS["softmax_cross_entropy"] = r"""Cross entropy between ``softmax(logits)`` an
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one loss per element, shape ``(N, d1, ...)``).
         label_smoothing: :math:`\varepsilon \in [0, 1]`, mixing the target with the uniform
             distribution.
+        z_loss: :math:`k \ge 0`, finite, keyword-only: the weight of the z-loss term (0: off).
+        logit_softcap: :math:`c > 0`, finite, or ``None`` (off), keyword-only: the cap of
+            :math:`c \tanh(z / c)`. With a cap, infinite logits are its limits :math:`\pm c`
+            (finite loss, zero gradient), so ``-inf`` no longer masks a class; NaN still raises.
 
     Returns:
         The loss, in the logits' dtype (float16 is computed in float32). When the mean's
@@ -224,8 +247,9 @@ DOCS["softmax_cross_entropy"] = r"""Cross entropy between ``softmax(logits)`` an
     Raises:
         TypeError: integer or boolean logits; a target that is neither integer nor floating.
         ValueError: inconsistent shapes, class indices out of range, target probabilities outside
-            [0, 1], a bad ``weight``/``reduction``/``label_smoothing``, NaN or ``+inf`` logits, or a
-            row whose logits are all ``-inf``.
+            [0, 1], a bad ``weight``/``reduction``/``label_smoothing``/``z_loss``/
+            ``logit_softcap``, NaN or ``+inf`` logits (without a cap), or a row whose logits are all
+            ``-inf``.
     """
 
 DOCS["softmax_jacobian"] = r"""The Jacobian of softmax, batched over all other axes.
@@ -250,8 +274,16 @@ DOCS["softmax_cross_entropy_value_and_grad"] = r"""The loss of :func:`softmax_cr
        \qquad S_n = \sum_c a_{nc}
 
     where :math:`a_n` is the effective target row: :math:`a_n = \text{one-hot}(y_n)` in the plain
-    case, so the gradient is :math:`(\operatorname{softmax}(z_n) - y_n)/N` for the mean. The
-    arguments are those of :func:`softmax_cross_entropy`.
+    case, so the gradient is :math:`(\operatorname{softmax}(z_n) - y_n)/N` for the mean. With
+    z-loss :math:`k` and soft-capping :math:`c` (:math:`s = c \tanh(z / c)`,
+    :math:`p_n = \operatorname{softmax}(s_n)`) the row becomes
+
+    .. math:: \frac{\partial \ell_n}{\partial z_n} = \left(S_n p_n - a_n
+       + 2 k \operatorname{logsumexp}(s_n)\, p_n\right) \odot \left(1 - (s_n / c)^2\right),
+
+    the z-loss term only for elements that are not ignored, the last factor only with a cap
+    (:math:`1 - \tanh^2`, computed from the :math:`\tanh` the loss used). The arguments are
+    those of :func:`softmax_cross_entropy`.
 
     Returns:
         ``(loss, grad)``, ``grad`` with the logits' shape and dtype; for ``reduction="none"`` it
@@ -265,7 +297,9 @@ DOCS["softmax_cross_entropy_grad"] = r"""Gradient of :func:`softmax_cross_entrop
 
     With weights, ``ignore_index``, label smoothing or probability targets the row becomes
     :math:`S_n \operatorname{softmax}(z_n) - a_n` (see
-    :func:`softmax_cross_entropy_value_and_grad`), scaled by the mean's denominator. For
+    :func:`softmax_cross_entropy_value_and_grad`), scaled by the mean's denominator; ``z_loss``
+    adds :math:`2 k \operatorname{logsumexp}(s_n) \operatorname{softmax}(s_n)` and
+    ``logit_softcap`` multiplies by :math:`1 - \tanh^2(z / c)` (same page). For
     ``reduction="none"`` it is the gradient of the sum of the per-element losses.
 
     Returns:
@@ -309,6 +343,8 @@ DOCS["linear_cross_entropy_value_and_grad"] = r"""Softmax cross entropy of the l
             (16 MiB of float32 logits per chunk, with at most N rows). Beyond the gradients
             themselves, the extra memory is one chunk of logits (overwritten by their gradient)
             and a cache-sized slab of :math:`2^{20}` elements.
+        z_loss, logit_softcap: as in :func:`softmax_cross_entropy`, applied to the logits
+            :math:`Z` slab by slab (a cap adds one more slab-sized buffer).
 
     Returns:
         ``(loss, grad_input, grad_linear_weight, grad_linear_bias)``: the loss as reduced, and its

@@ -142,6 +142,8 @@ def linear_cross_entropy(
             (16 MiB of float32 logits per chunk, with at most N rows). Beyond the gradients
             themselves, the extra memory is one chunk of logits (overwritten by their gradient)
             and a cache-sized slab of :math:`2^{20}` elements.
+        z_loss, logit_softcap: z-loss weight and logit soft-cap, as in
+            :func:`softmax_cross_entropy`, applied to the logits :math:`Z` slab by slab.
         group: a ``torch.distributed`` process group (or ``torch.distributed.group.WORLD``) over
             which the vocabulary is split: ``linear_weight``, ``linear_bias`` and ``weight`` are
             then this rank's rows (those after the rows of ranks ``0..r-1``), ``input`` and
