@@ -1,0 +1,272 @@
+"""Edge behaviours that the full mutation run of ce_lib found untested (mutation/survivors.md).
+
+Each test pins a documented behaviour against an independent reference (float64 or
+extended-precision arithmetic, the decimal module, PyTorch on explicitly formed logits, or a
+value worked out by hand) and is named after it; survivors.md names the mutants each one kills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Context, Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from strategies import LD, NUMPY, backends, to_np
+from test_pinned_behaviours import _half_rows, rounded_once
+
+import ce_lib.numpy as cn
+import ce_lib.numpy._arrays as arrays
+import ce_lib.torch as ct
+from ce_lib.checks import EPS64
+
+MEASURES = ("entropy", "cross_entropy", "kl_divergence")
+P = np.array([[0.125, 0.375, 0.5], [0.25, 0.25, 0.5]])
+Q = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+
+
+def _nats64(measure: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The measure in nats, by its formula in float64 (every p here is > 0)."""
+    if measure == "entropy":
+        return -(p * np.log(p)).sum(-1)
+    if measure == "cross_entropy":
+        return -(p * np.log(q)).sum(-1)
+    return (p * (np.log(p) - np.log(q))).sum(-1)
+
+
+def _call(be: object, measure: str, p: object, q: object, **kw: object) -> object:
+    fn = getattr(be.mod, measure)  # type: ignore[attr-defined]
+    return fn(p, **kw) if measure == "entropy" else fn(p, q, **kw)
+
+
+# --- base: any positive number other than 1, also below 1 -------------------------------------
+
+
+@backends
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("base", [0.5, 0.1, 2.0])
+def test_information_measures_accept_a_base_below_one(be, measure, base):
+    """log_b x = ln x / ln b also for 0 < b < 1 (then the measures are <= 0): the check refuses
+    only b <= 0, b = 1 and b = inf."""
+    out = to_np(_call(be, measure, be.array(P), be.array(Q), base=base))
+    expected = _nats64(measure, P, Q) / math.log(base)
+    np.testing.assert_allclose(out, expected, rtol=8 * EPS64, atol=0)
+    if base < 1:
+        assert np.all(out < 0)
+
+
+# --- long double (itemsize 16 on x86-64 Linux): accepted, computed and checked in it -----------
+
+
+def _decimal(x: np.longdouble) -> Decimal:
+    f = Fraction(*x.as_integer_ratio())
+    return CTX.divide(Decimal(f.numerator), Decimal(f.denominator))
+
+
+CTX = Context(prec=40)
+
+
+def _nats_exact(measure: str, p: np.ndarray, q: np.ndarray) -> Decimal:
+    """One row's measure from the long double inputs' exact values, to 40 digits."""
+    total = Decimal(0)
+    for pi, qi in zip(p, q, strict=True):
+        dp, dq = _decimal(pi), _decimal(qi)
+        if measure == "entropy":
+            total -= dp * CTX.ln(dp)
+        elif measure == "cross_entropy":
+            total -= dp * CTX.ln(dq)
+        else:
+            total += dp * (CTX.ln(dp) - CTX.ln(dq))
+    return total
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_numpy_long_double_is_computed_in_long_double(measure):
+    """NumPy's long double (80-bit extended on x86-64) is a floating dtype like the others: its
+    rows are checked with float64's sum tolerance and computed in long double, not float64.
+    p has digits beyond float64 (1/3 in long double) and q = 1 - 2^-60 (1 in float64)."""
+    third = LD(1) / LD(3)
+    p = np.array([third, 1 - third], dtype=LD)
+    q = np.array([1 - LD(2) ** -60, LD(2) ** -60], dtype=LD)
+    q2 = np.array([LD(9) / 10, 1 - LD(9) / 10], dtype=LD)
+    for qq in (q, q2):
+        out = _call(NUMPY, measure, p, qq)
+        assert out.dtype == LD
+        exact = _nats_exact(measure, p, qq)
+        error = abs(_decimal(np.asarray(out)[()]) - exact)
+        # a few roundings of the long double computation (two logs, products, a sum)
+        assert error <= Decimal(16 * float(np.finfo(LD).eps)) * (abs(exact) + 1), (out, exact)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_numpy_long_double_rows_must_sum_to_one(measure):
+    """A long double row that sums to 1.1 is refused; one off by 1e-9 (below float64's
+    tolerance of 1.5e-8) is accepted."""
+    bad = np.array([0.5, 0.6], dtype=LD)
+    with pytest.raises(ValueError, match=r"must sum to 1 along axis -1 .* off by 0\.1$"):
+        _call(NUMPY, measure, bad, bad)
+    near = np.array([0.5, 0.5 + 1e-9], dtype=LD)
+    out = _call(NUMPY, measure, near, near)
+    assert out.dtype == LD and np.isfinite(out)
+
+
+# --- result dtypes --------------------------------------------------------------------------
+
+
+@backends
+@pytest.mark.parametrize("measure", ["cross_entropy", "kl_divergence"])
+@pytest.mark.parametrize("order", ["p64-q32", "p32-q64"])
+def test_mixed_float_dtypes_give_the_wider_dtype_and_its_precision(be, measure, order):
+    """p and q of different float dtypes: the result has the promoted dtype (float64) and is
+    computed in it (a float32 computation is ~1e-7 off)."""
+    p32 = P.astype(np.float32)
+    q32 = Q.astype(np.float32)
+    p, q = (P, q32) if order == "p64-q32" else (p32, Q)
+    out = _call(be, measure, be.array(p), be.array(q))
+    assert str(out.dtype).removeprefix("torch.") == "float64"
+    expected = _nats64(measure, p.astype(np.float64), q.astype(np.float64))
+    np.testing.assert_allclose(to_np(out), expected, rtol=8 * EPS64, atol=8 * EPS64)
+
+
+@backends
+@pytest.mark.parametrize("p", [[0, 1, 0], [False, True, False]], ids=["int", "bool"])
+def test_entropy_of_an_integer_or_boolean_row_is_float64_plus_zero(be, p):
+    """A one-hot row given as integers or booleans is a float64 distribution: entropy +0.0."""
+    out = be.mod.entropy(be.array(p))
+    assert str(out.dtype).removeprefix("torch.") == "float64"
+    value = float(to_np(out))
+    assert value == 0.0 and math.copysign(1.0, value) == 1.0
+
+
+def test_torch_half_precision_cross_entropy_and_kl_are_computed_in_float32():
+    """float16 p and q: cross entropy is computed in float32 and rounded once to float16 (a
+    float16 computation of these rows is a unit in the last place off or more), and
+    KL(p || p) is exactly 0 (the same float32 terms cancel)."""
+    p = _half_rows()
+    pl = p.astype(LD)
+    exact = -(pl * np.log(np.where(pl > 0, pl, 1))).sum(1)
+    out = ct.cross_entropy(torch.from_numpy(p), torch.from_numpy(p))
+    assert out.dtype == torch.float16
+    rounded_once(out, exact, "float16", n_ops=2 * p.shape[1])
+    kl = ct.kl_divergence(torch.from_numpy(p), torch.from_numpy(p))
+    assert kl.dtype == torch.float16
+    assert torch.equal(kl, torch.zeros(4, dtype=torch.float16))
+    for dtype in (torch.float16, torch.bfloat16):
+        q = torch.tensor(Q, dtype=dtype)
+        assert ct.cross_entropy(q, q).dtype == dtype
+        assert ct.kl_divergence(q, q).dtype == dtype
+
+
+# --- the NumPy backend's thread pool ----------------------------------------------------------
+
+
+def test_numpy_rows_are_split_into_one_contiguous_range_per_thread(monkeypatch):
+    """map_blocks: 10 rows in blocks of 3 (4 blocks) on 2 threads are the ranges [0, 6) and
+    [6, 10), run on the pool's threads; the pool is created on first use."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(arrays, "_POOL", None)
+    calls = []
+    lock = threading.Lock()
+
+    def run(first: int, last: int) -> None:
+        with lock:
+            calls.append((first, last, threading.current_thread().name))
+
+    arrays.map_blocks(run, 10, 3)
+    assert sorted(c[:2] for c in calls) == [(0, 6), (6, 10)]
+    assert all(c[2].startswith("ce_lib") for c in calls)
+    calls.clear()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    arrays.map_blocks(run, 10, 3)
+    assert [c[:2] for c in calls] == [(0, 10)]
+
+
+def test_numpy_softmax_cross_entropy_on_two_threads_over_several_blocks(monkeypatch):
+    """Rows spread over several blocks and two threads give PyTorch's float64 losses and
+    gradient."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(arrays, "_POOL", None)
+    monkeypatch.setattr(arrays, "_BLOCK_ELEMENTS", 64)  # 8 rows of 8 classes per block
+    rng = np.random.default_rng(14)
+    z = rng.normal(size=(37, 8)) * 3
+    y = rng.integers(0, 8, size=37)
+    loss, grad = cn.softmax_cross_entropy_value_and_grad(z, y, label_smoothing=0.1)
+    zt = torch.tensor(z, requires_grad=True)
+    ref = F.cross_entropy(zt, torch.tensor(y), label_smoothing=0.1)
+    ref.backward()
+    np.testing.assert_allclose(loss, ref.item(), rtol=16 * EPS64)
+    np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=0, atol=16 * EPS64)
+
+
+# --- exact messages ---------------------------------------------------------------------------
+
+
+def _exactly(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+def test_torch_messages_for_arguments_that_must_not_require_grad():
+    z = torch.zeros(2, 3)
+    y = torch.tensor([0, 2])
+    w = torch.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match=_exactly(
+            "weight must not require grad: gradients with respect to class weights "
+            "are not supported")):
+        ct.softmax_cross_entropy(z, y, weight=w)
+    x, lw = torch.zeros(2, 4), torch.zeros(3, 4)
+    with pytest.raises(ValueError, match=_exactly(
+            "weight must not require grad: linear_cross_entropy computes gradients with "
+            "respect to input, linear_weight and linear_bias only")):
+        ct.linear_cross_entropy(x, lw, y, weight=w)
+    soft = torch.full((2, 3), 1 / 3, requires_grad=True)
+    with pytest.raises(ValueError, match=_exactly(
+            "target must not require grad: linear_cross_entropy computes gradients with "
+            "respect to input, linear_weight and linear_bias only")):
+        ct.linear_cross_entropy(x, lw, soft)
+
+
+# --- linear_cross_entropy(group=...): the distributed branch, on a one-rank gloo group ---------
+
+
+@contextlib.contextmanager
+def _one_rank_group() -> Iterator[None]:
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=30))
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1,
+                            timeout=timedelta(seconds=30))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def test_linear_ce_with_a_one_rank_group_passes_every_argument_on():
+    """With group= on one rank, every argument reaches the vocabulary-parallel code: the loss and
+    gradients equal PyTorch's cross entropy of the formed logits (bias, class weights, "sum",
+    ignore_index 1, label smoothing 0.1, chunks of 2 rows)."""
+    rng = np.random.default_rng(10)
+    x0, w0, b0 = rng.normal(size=(5, 4)), rng.normal(size=(6, 4)), rng.normal(size=6)
+    cw = torch.tensor(rng.uniform(0.5, 2.0, size=6))
+    y = torch.tensor([0, 1, 5, 3, 1])
+    x, w, b = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    xr, wr, br = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    with _one_rank_group():
+        loss = ct.linear_cross_entropy(x, w, y, linear_bias=b, weight=cw, reduction="sum",
+                                       ignore_index=1, label_smoothing=0.1, chunk_size=2,
+                                       group=dist.group.WORLD)
+        loss.backward()
+    ref = F.cross_entropy(xr @ wr.T + br, y, weight=cw, reduction="sum", ignore_index=1,
+                          label_smoothing=0.1)
+    ref.backward()
+    tol = {"rtol": 64 * EPS64, "atol": 64 * EPS64}
+    torch.testing.assert_close(loss, ref.detach(), **tol)
+    for got, want in ((x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
+        torch.testing.assert_close(got, want, **tol)
