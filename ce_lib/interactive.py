@@ -371,7 +371,7 @@ def _grid(var: str, start: float, stop: float, step: float) -> dict[str, Any]:
 def _slider(name: str, label: str, value: float, lo: float, hi: float, step: float) -> dict:
     return {
         "name": name,
-        "value": value,
+        "value": float(value),
         "bind": {"input": "range", "min": lo, "max": hi, "step": step, "name": label},
     }
 

@@ -28,6 +28,12 @@ async function render(el) {
     hover: true,
   });
   await view.runAsync();
+  // Vega labels each slider (<label> around name and input); name each radio group too.
+  for (const group of controls.querySelectorAll(".vega-bind-radio")) {
+    const label = group.parentElement.querySelector(".vega-bind-name");
+    group.setAttribute("role", "radiogroup");
+    if (label) group.setAttribute("aria-label", label.textContent.trim());
+  }
   const name = el.id.replace(/^ce-/, "");
   window.ceInteractive[name] = view;
   // Take the static figure's place: the chart goes above its caption, the image hides.
