@@ -72,8 +72,9 @@ def check_alpha(alpha: object) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _sigmoid_parts(xp: Any, z: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """``e = exp(-|z|)``, ``softplus(z)``, ``softplus(-z)``, ``sigmoid(z)``, ``sigmoid(-z)``."""
+def _sigmoid_parts(xp: Any, z: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """``e = exp(-|z|)``, ``log1p(e)``, ``softplus(z)``, ``softplus(-z)``, ``sigmoid(z)``,
+    ``sigmoid(-z)``."""
     e = xp.exp(-xp.abs(z))
     log1p_e = xp.log1p(e)
     sp_pos = xp.where(z > 0, z, 0) + log1p_e
@@ -81,7 +82,22 @@ def _sigmoid_parts(xp: Any, z: Any) -> tuple[Any, Any, Any, Any, Any]:
     inv = 1 / (1 + e)
     sig_pos = xp.where(z >= 0, inv, e * inv)
     sig_neg = xp.where(z >= 0, e * inv, inv)
-    return e, sp_pos, sp_neg, sig_pos, sig_neg
+    return e, log1p_e, sp_pos, sp_neg, sig_pos, sig_neg
+
+
+def _saturated(xp: Any, z: Any, t: Any, q: Any) -> Any:
+    """Where ``q = 1 - p_t`` is below the smallest normal number because a hard target is
+    predicted with certainty (``t = 1, z > 0`` or ``t = 0, z < 0``): there
+    ``q = sigma(-|z|)``, whose logarithm ``-(|z| + log1p(e^-|z|))`` is still exact."""
+    tiny = xp.finfo(z.dtype).tiny
+    return (q < tiny) & (((t == 1) & (z > 0)) | ((t == 0) & (z < 0)))
+
+
+def _modulating(xp: Any, z: Any, q: Any, saturated: Any, log1p_e: Any, gamma: float) -> Any:
+    """``q ** gamma``, also where ``q`` underflows but ``q ** gamma`` does not (``gamma < 1``)."""
+    if gamma == 0:
+        return q**gamma  # 1, as torchvision's (1 - p_t) ** 0, even at q = 0
+    return xp.where(saturated, xp.exp(-gamma * (xp.abs(z) + log1p_e)), q**gamma)
 
 
 def sigmoid_focal_terms(
@@ -89,10 +105,10 @@ def sigmoid_focal_terms(
 ) -> tuple[Any, Any]:
     """Per-element losses of the logits ``z`` (compute dtype) and targets ``t`` (same shape and
     dtype), and the per-element derivatives ``dloss/dz`` if ``want_grad`` (else ``None``)."""
-    e, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
+    e, log1p_e, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
     ce = (1 - t) * sp_pos + t * sp_neg
     q = (1 - t) * sig_pos + t * sig_neg
-    mod = q**gamma
+    mod = _modulating(xp, z, q, _saturated(xp, z, t, q), log1p_e, gamma)
     losses = ce * mod
     a_t = None
     if alpha >= 0:
@@ -116,14 +132,17 @@ def sigmoid_focal_target_grad(xp: Any, z: Any, t: Any, alpha: float, gamma: floa
 
     ``d ce/dt = s_- - s_+ = -z`` and ``dq/dt = sigma_- - sigma_+ = -tanh(z / 2)`` (exact near
     ``z = 0``, where the difference cancels); the term
-    ``g ce q^(g - 1) dq/dt`` is written ``g q^g (ce / q) dq/dt``, which is 0 where ``q`` is 0
-    (a saturated hard target, where ``ce`` is 0 too and ``ce / q`` tends to 1).
+    ``g ce q^(g - 1) dq/dt`` is written ``g q^g (ce / q) dq/dt``, finite where ``q`` underflows
+    (a hard target predicted with certainty: there ``ce / q`` is 1 and ``q^g`` comes from
+    ``log q``, see :func:`_modulating`).
     """
-    _, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
+    _, log1p_e, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
     ce = (1 - t) * sp_pos + t * sp_neg
     q = (1 - t) * sig_pos + t * sig_neg
-    mod = q**gamma
-    ce_over_q = xp.where(q > 0, ce / xp.where(q > 0, q, 1), 0)
+    saturated = _saturated(xp, z, t, q)  # (q = 0 only there)
+    mod = _modulating(xp, z, q, saturated, log1p_e, gamma)
+    # there ce / q = (1 + e) log1p(e) / e with e = exp(-|z|) < 2.3e-308: 1 to within e / 2
+    ce_over_q = xp.where(saturated, 1, ce / xp.where(q > 0, q, 1))
     d = mod * (-z - gamma * ce_over_q * xp.tanh(z / 2))  # sigma(-z) - sigma(z) = -tanh(z/2)
     if alpha < 0:
         return d

@@ -40,6 +40,7 @@ from strategies import (
 import ce_lib
 
 EPS64 = float(np.finfo(np.float64).eps)
+EPS32 = float(np.finfo(np.float32).eps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,9 +99,10 @@ MP = mpmath.mp
 
 def mp_sigmoid_focal(z, t, alpha, gamma):
     """One element of the binary focal loss in 50-digit arithmetic (z, t mpf). At z = 1e4,
-    1 - p = e^-1e4 is not representable as 1 - (a 50-digit p): it is computed as such."""
+    1 - p = e^-1e4 is not 1 minus a 50-digit p, and log p is not the log of a 50-digit p: both
+    are computed as such."""
     p, one_minus_p = 1 / (1 + MP.exp(-z)), 1 / (1 + MP.exp(z))
-    ce = -(t * MP.log(p) + (1 - t) * MP.log(one_minus_p))
+    ce = t * MP.log1p(MP.exp(-z)) + (1 - t) * MP.log1p(MP.exp(z))  # -log p, -log(1 - p)
     q = (1 - t) * p + t * one_minus_p  # 1 - p_t
     a_t = alpha * t + (1 - alpha) * (1 - t) if alpha >= 0 else 1
     return a_t * ce * q**gamma
@@ -265,26 +267,59 @@ def test_softmax_focal_gradient_matches_finite_differences(be, case, gamma, redu
 # Extreme logits and p_t -> 1: against 50-digit arithmetic
 # ---------------------------------------------------------------------------------------------
 
-BINARY_POINTS = [(z, t) for z in (-1e4, -800.0, -40.0, -20.0, -1e-3, 0.0, 5.0, 40.0, 800.0, 1e4)
+BINARY_POINTS = [(z, t) for z in (-1e4, -800.0, -100.0, -40.0, -20.0, -1e-3, 0.0, 5.0, 40.0,
+                                   90.0, 100.0, 720.0, 800.0, 1e4)
                  for t in (0.0, 1.0, 0.3)]
+#: (value rtol, gradient rtol, atol): below the smallest normal number of the dtype (the
+#: gradient at |z| = 1e4, say) only absolute accuracy is possible.
+EXTREME_TOL = {"float64": (8 * EPS64, 16 * EPS64, 1e-300),
+               "float32": (8 * EPS32, 16 * EPS32, 1e-37)}
 
 
 @backends
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
 @pytest.mark.parametrize("alpha", [0.25, -1.0])
-def test_sigmoid_focal_loss_at_extreme_logits_equals_50_digit_arithmetic(be, gamma, alpha):
-    z = np.array([p[0] for p in BINARY_POINTS])
-    t = np.array([p[1] for p in BINARY_POINTS])
+def test_sigmoid_focal_loss_at_extreme_logits_equals_50_digit_arithmetic(be, dtype, gamma,
+                                                                         alpha):
+    z = np.array([p[0] for p in BINARY_POINTS], dtype=dtype)
+    t = np.array([p[1] for p in BINARY_POINTS], dtype=dtype)
     value, grad = value_and_grad(be, "sigmoid", z, t, alpha, gamma)
+    assert str(value.dtype).endswith(dtype) and str(grad.dtype).endswith(dtype)
     value, grad = to_np(value), to_np(grad)
     assert np.isfinite(value).all() and np.isfinite(grad).all()
-    for i, (zi, ti) in enumerate(BINARY_POINTS):
+    rtol, grad_rtol, atol = EXTREME_TOL[dtype]
+    for i, (zi, ti) in enumerate(zip(z.tolist(), t.tolist(), strict=True)):
         ref, (dref,) = mp_value_and_grad(lambda x, ti=ti: mp_sigmoid_focal(x[0], MP.mpf(ti),
                                                                           alpha, gamma), [zi])
-        # below float64's smallest normal number (the gradient at |z| = 1e4) only absolute
-        # accuracy is possible
-        assert value[i] == pytest.approx(float(ref), rel=8 * EPS64, abs=1e-300), (zi, ti)
-        assert grad[i] == pytest.approx(float(dref), rel=16 * EPS64, abs=1e-300), (zi, ti)
+        assert value[i] == pytest.approx(float(ref), rel=rtol, abs=atol), (zi, ti)
+        assert grad[i] == pytest.approx(float(dref), rel=grad_rtol, abs=atol), (zi, ti)
+
+
+def mp_sigmoid_focal_dt(z, t, alpha, gamma):
+    """d loss / d t by the textbook chain rule in 50 digits: q^(gamma - 1) is fine there."""
+    p, one_minus_p = 1 / (1 + MP.exp(-z)), 1 / (1 + MP.exp(z))
+    ce = t * MP.log1p(MP.exp(-z)) + (1 - t) * MP.log1p(MP.exp(z))  # -log p, -log(1 - p)
+    q = (1 - t) * p + t * one_minus_p
+    d = -z * q**gamma + (gamma * q ** (gamma - 1) * ce * (one_minus_p - p) if gamma else 0)
+    if alpha < 0:
+        return d
+    return (alpha * t + (1 - alpha) * (1 - t)) * d + (2 * alpha - 1) * ce * q**gamma
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+def test_sigmoid_focal_target_gradient_equals_50_digit_arithmetic(gamma, alpha):
+    """Soft targets that require grad, at tiny logits (where sigma(-z) - sigma(z) cancels) and
+    at extreme ones (where q = 1 - p_t is 0 in float64 and q^(gamma - 1) infinite)."""
+    points = [(z, t) for z in (1e-10, -3e-9, 0.0, 1.5, -40.0, 800.0, 1e4, -1e4)
+              for t in (0.0, 1.0, 0.3)]
+    z = torch.tensor([p[0] for p in points], dtype=torch.float64)
+    t = torch.tensor([p[1] for p in points], dtype=torch.float64, requires_grad=True)
+    TORCH.mod.sigmoid_focal_loss(z, t, alpha, gamma).sum().backward()
+    for i, (zi, ti) in enumerate(points):
+        ref = float(mp_sigmoid_focal_dt(MP.mpf(zi), MP.mpf(ti), alpha, gamma))
+        assert float(t.grad[i]) == pytest.approx(ref, rel=64 * EPS64, abs=1e-300), (zi, ti)
 
 
 SOFTMAX_ROWS = [
@@ -296,19 +331,21 @@ SOFTMAX_ROWS = [
 
 
 @backends
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 0.1])
-def test_softmax_focal_loss_at_extreme_logits_equals_50_digit_arithmetic(be, gamma):
+def test_softmax_focal_loss_at_extreme_logits_equals_50_digit_arithmetic(be, dtype, gamma):
     """p_y -> 1 with gamma < 1: the textbook gradient has (1 - p_y)^(gamma - 1) = inf there;
     the loss and gradient must be finite and exact."""
+    rtol, grad_rtol, atol = EXTREME_TOL[dtype]
     for row, y in SOFTMAX_ROWS:
-        z = np.array([row])
+        z = np.array([row], dtype=dtype)
         value, grad = value_and_grad(be, "softmax", z, np.array([y]), gamma, None, -100, "sum")
         value, grad = float(to_np(value)), to_np(grad)[0]
         assert math.isfinite(value) and np.isfinite(grad).all(), (row, y)
         ref, dref = mp_value_and_grad(lambda x, y=y: mp_softmax_focal_row(x, y, gamma), row)
-        assert value == pytest.approx(float(ref), rel=16 * EPS64, abs=1e-300), (row, y)
+        assert value == pytest.approx(float(ref), rel=2 * rtol, abs=atol), (row, y)
         for j in range(len(row)):
-            assert grad[j] == pytest.approx(float(dref[j]), rel=64 * EPS64, abs=1e-300), \
+            assert grad[j] == pytest.approx(float(dref[j]), rel=4 * grad_rtol, abs=atol), \
                 (row, y, j)
 
 
