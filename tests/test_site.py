@@ -588,3 +588,299 @@ def test_exercise_index_lists_every_exercise(html: Path) -> None:
     )
     assert "<h1>Exercises" in main, "the page is titled Exercises"
     assert "dropdown" not in main and "admonition" not in main, "the index holds no solution"
+
+
+# --------------------------------------------------------------------------------------------
+# Interactive figures (ce_lib/interactive.py): they run in the browser, offline, and their
+# numbers are ce_lib's
+
+INTERACTIVE_TOLERANCE = 1e-6  # issue 13; measured agreement is ~1e-15 (printed by the test)
+EXTRA_WEIGHT_LIMIT = 1_500_000  # bytes: the vendored runtime, the loader and every chart spec
+
+WAIT_FOR_CHARTS = """() => ["ready", "failed"].includes(document.documentElement.dataset.ceInteractive)"""
+
+SET_AND_READ = """async ([name, signals, datasets]) => {
+    const view = window.ceInteractive[name];
+    for (const [key, value] of Object.entries(signals)) view.signal(key, value);
+    await view.runAsync();
+    const out = {};
+    for (const d of datasets) out[d] = view.data(d).map((row) => ({...row}));
+    return out;
+}"""
+
+CHART_STATE = """(name) => {
+    const el = document.getElementById("ce-" + name);
+    const figure = el && document.getElementById(el.dataset.ceStatic);
+    const img = figure && figure.querySelector(":scope > img");
+    const visible = (node) => !!node && getComputedStyle(node).display !== "none";
+    const controls = [...el.querySelectorAll(".ce-interactive-controls input")];
+    return {
+        inFigure: !!figure && figure.contains(el),
+        caption: figure ? (figure.querySelector("figcaption") || {}).textContent || "" : "",
+        chartVisible: visible(el), imageVisible: visible(img),
+        fallbackVisible: visible(el.querySelector(".ce-interactive-fallback")),
+        svg: !!el.querySelector(".ce-interactive-view svg"),
+        ariaLabel: (el.querySelector(".ce-interactive-view") || {getAttribute: () => ""})
+            .getAttribute("aria-label"),
+        unlabelled: controls.filter((input) => {
+            const label = input.closest("label");
+            const group = input.closest("[role=radiogroup]");
+            return !(label && label.textContent.trim()) || (input.type === "radio"
+                && !(group && group.getAttribute("aria-label")));
+        }).length,
+        controls: controls.length,
+        textFill: (() => {
+            const text = el.querySelector(".ce-interactive-view svg text");
+            return text ? getComputedStyle(text).fill : null;
+        })(),
+        pageColor: getComputedStyle(document.body).color,
+    };
+}"""
+
+
+def _chart_pages(html: Path) -> dict[str, list[str]]:
+    """Page path -> names of the interactive charts it holds."""
+    found = {}
+    for path in chapter_pages(html):
+        names = re.findall(r'<div class="ce-interactive" id="ce-([\w-]+)"',
+                           (html / path).read_text(encoding="utf-8"))
+        if names:
+            found[path] = names
+    return found
+
+
+def _expected(name: str, signals: dict[str, float], data: dict[str, list[dict]]) -> list[tuple]:
+    """(what, browser values, ce_lib values) for one chart at one position of its sliders."""
+    import numpy as np
+
+    import ce_lib.numpy as cn
+
+    def col(dataset: str, key: str) -> np.ndarray:
+        return np.array([row[key] for row in data[dataset]], dtype=np.float64)
+
+    point = data["point"][0]
+    out = []
+    if name == "ch02-bce":
+        z, t = signals["z"], float(signals["t"])
+        zg = col("curve", "z")
+        for tv in (0.0, 1.0):
+            out.append((f"loss curve t={tv:g}", col("curve", f"loss_t{tv:g}"),
+                        cn.binary_cross_entropy_with_logits(zg, np.full_like(zg, tv),
+                                                            reduction="none")))
+        out.append(("gradient curve", col("curve", "grad"),
+                    cn.binary_cross_entropy_with_logits_grad(zg, np.full_like(zg, t),
+                                                             reduction="sum")))
+        out.append(("p", point["p"], cn.sigmoid(z)))
+        out.append(("loss", point["loss"], cn.binary_cross_entropy_with_logits(z, t)))
+        out.append(("gradient", point["grad"], cn.sigmoid(z) - t))
+    elif name == "ch03-softmax":
+        z = np.array([signals[f"z{c}"] for c in range(5)])
+        y = int(signals["y"])
+        out.append(("softmax", col("classes", "p"), cn.softmax(z)))
+        out.append(("gradient p - y", col("classes", "grad"),
+                    cn.softmax_cross_entropy_grad(z[None], np.array([y]))[0]))
+        out.append(("loss", point["loss"], cn.softmax_cross_entropy(z, np.array(y))))
+        out.append(("logsumexp", point["lse"], cn.logsumexp(z)))
+    elif name == "ch08-temperature-smoothing":
+        teacher = np.array([6.0, 2.5, 1.0, -1.5, -3.0])
+        temp, eps = signals["T"], signals["eps"]
+        out.append(("softmax(v / T)", col("classes", "p"), cn.softmax(teacher / temp)))
+        g = col("curve", "g")
+        logits = np.zeros((len(g), 5))
+        logits[:, 0] = g
+        target = np.zeros(len(g), dtype=np.int64)
+        out.append(("smoothed loss curve", col("curve", "loss"),
+                    cn.softmax_cross_entropy(logits, target, reduction="none",
+                                             label_smoothing=eps)))
+        out.append(("plain loss curve", col("curve", "loss_plain"),
+                    cn.softmax_cross_entropy(logits, target, reduction="none")))
+        if eps > 0:
+            smoothed = (1 - eps) * np.eye(5)[0] + eps / 5
+            out.append(("g*", point["g_star"], np.log(smoothed[0] / smoothed[1])))
+            at_min = np.array([[point["g_star"], 0, 0, 0, 0]])
+            out.append(("minimum = H(smoothed target)", point["loss_min"],
+                        cn.entropy(smoothed)))
+            out.append(("ce_lib's loss at the browser's g*", point["loss_min"],
+                        cn.softmax_cross_entropy(at_min, np.array([0]), label_smoothing=eps)))
+    elif name == "ch06-entropy-kl":
+        t, p = signals["t"], signals["p"]
+        target = np.array([t, 1 - t])
+        pg = col("curve", "p")
+        two = np.stack([pg, 1 - pg], axis=-1)
+        out.append(("H(t, p) curve", col("curve", "cross"), cn.cross_entropy(target, two)))
+        out.append(("KL curve", col("curve", "kl"), cn.kl_divergence(target, two)))
+        out.append(("H(t, p)", point["cross"], cn.cross_entropy(target, [p, 1 - p])))
+        out.append(("H(t)", point["entropy"], cn.entropy(target)))
+        out.append(("KL", point["kl"], cn.kl_divergence(target, [p, 1 - p])))
+    else:
+        raise AssertionError(f"no reference for chart {name!r}: add one to _expected")
+    return out
+
+
+POSITIONS = {
+    "ch02-bce": [{"z": 2.0, "t": 1}, {"z": -8.0, "t": 1}, {"z": -3.3, "t": 0},
+                 {"z": 0.0, "t": 0}, {"z": 7.9, "t": 1}, {"z": 8.0, "t": 0}],
+    "ch03-softmax": [
+        {"z0": 2.0, "z1": 1.0, "z2": 0.1, "z3": -1.0, "z4": 0.5, "y": 0},
+        {"z0": -6.0, "z1": 6.0, "z2": 6.0, "z3": -6.0, "z4": 0.0, "y": 3},
+        {"z0": 0.0, "z1": 0.0, "z2": 0.0, "z3": 0.0, "z4": 0.0, "y": 4},
+        {"z0": 5.5, "z1": -2.3, "z2": 1.7, "z3": 3.1, "z4": -0.4, "y": 1},
+    ],
+    "ch08-temperature-smoothing": [{"T": 1.0, "eps": 0.1}, {"T": 0.25, "eps": 0.0},
+                                   {"T": 3.35, "eps": 0.01}, {"T": 10.0, "eps": 0.5}],
+    "ch06-entropy-kl": [{"t": 0.2, "p": 0.6}, {"t": 0.01, "p": 0.99}, {"t": 0.5, "p": 0.5},
+                        {"t": 0.99, "p": 0.01}, {"t": 0.37, "p": 0.37}],
+}
+
+
+def test_interactive_figures_compute_what_ce_lib_computes(
+    html: Path, server: str, browser: Any
+) -> None:
+    """Each chart renders offline inside its figure, labelled, and its numbers are ce_lib's.
+
+    The sliders are moved through the Vega view API to several positions (the ends of their
+    ranges included); every value the browser computed, curves and readouts, is compared with
+    ce_lib to 1e-6. The page must hold exactly the specification ce_lib.interactive builds.
+    """
+    import numpy as np
+
+    from ce_lib import interactive as ix
+
+    builders = {b().name: b for b in (ix.bce_explorer, ix.softmax_explorer,
+                                      ix.temperature_smoothing_explorer,
+                                      ix.entropy_kl_explorer)}
+    pages = _chart_pages(html)
+    charted = sorted(name for names in pages.values() for name in names)
+    assert charted == sorted(builders), f"charts on the site: {charted}"
+    worst = 0.0
+    problems = []
+    for path, names in pages.items():
+        page_html = (html / path).read_text(encoding="utf-8")
+        with visit(browser, server, path) as v:
+            v.page.wait_for_function(WAIT_FOR_CHARTS)
+            status = v.page.evaluate("document.documentElement.dataset.ceInteractive")
+            assert status == "ready", f"{path}: charts {status}: {v.console_errors}"
+            for name in names:
+                assert builders[name]()._repr_html_() in page_html, (
+                    f"{path}: the stored chart {name} is not what ce_lib.interactive builds "
+                    "(re-execute the chapter)"
+                )
+                state = v.page.evaluate(CHART_STATE, name)
+                checks = {
+                    "the chart sits in its static figure": state["inFigure"],
+                    "the chart shows": state["chartVisible"] and state["svg"],
+                    "the static image hides on screen": not state["imageVisible"],
+                    "the fallback note hides": not state["fallbackVisible"],
+                    "every control has a label": state["controls"] >= 2
+                    and not state["unlabelled"],
+                    "the chart has an aria-label": bool(state["ariaLabel"]),
+                    "the caption says what to try": "Try" in state["caption"],
+                    "the chart's text is in the page's colour": state["textFill"]
+                    == state["pageColor"],
+                }
+                problems += [f"{path} {name}: not {what}" for what, ok in checks.items() if not ok]
+                for signals in POSITIONS[name]:
+                    datasets = [d["name"] for d in builders[name]().spec["data"]]
+                    data = v.page.evaluate(SET_AND_READ, [name, signals, datasets])
+                    for what, got, want in _expected(name, signals, data):
+                        got, want = np.asarray(got, float), np.asarray(want, float)
+                        assert got.shape == want.shape, (name, what, got.shape, want.shape)
+                        err = np.abs(got - want) / np.maximum(np.abs(want), 1.0)
+                        worst = max(worst, float(err.max()))
+                        if not err.max() <= INTERACTIVE_TOLERANCE:
+                            problems.append(f"{path} {name} at {signals}: {what} differs "
+                                            f"from ce_lib by {err.max():.2g}")
+                figure = v.page.locator(f"#{builders[name]().static_figure}")
+                figure.screenshot(path=screenshot_name(path, f".{name}"))
+            assert not v.third_party and not v.console_errors, (v.third_party, v.console_errors)
+    print(f"\nlargest relative difference between browser and ce_lib: {worst:.1e}")
+    assert not problems, "\n".join(problems)
+
+
+def test_interactive_sliders_work_from_the_keyboard(html: Path, server: str, browser: Any) -> None:
+    """Arrow keys move a slider and switch a radio button; the chart recomputes."""
+    import numpy as np
+
+    import ce_lib.numpy as cn
+
+    path = next(p for p, names in _chart_pages(html).items() if "ch02-bce" in names)
+    with visit(browser, server, path) as v:
+        page = v.page
+        page.wait_for_function(WAIT_FOR_CHARTS)
+        read = "() => ({...window.ceInteractive['ch02-bce'].data('point')[0]})"
+        start = page.evaluate(read)
+        slider = page.locator("#ce-ch02-bce input[type=range]").first
+        slider.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "() => Math.abs(window.ceInteractive['ch02-bce'].signal('z') - 2.3) < 1e-9")
+        radio = page.locator("#ce-ch02-bce input[type=radio]:checked")
+        radio.focus()
+        page.keyboard.press("ArrowLeft")  # from t = 1 to t = 0
+        page.wait_for_function("() => window.ceInteractive['ch02-bce'].signal('t') == 0")
+        page.evaluate("async () => { await window.ceInteractive['ch02-bce'].runAsync(); }")
+        moved = page.evaluate(read)
+        readout = page.locator("#ce-ch02-bce svg text").first.text_content()
+        assert not v.third_party and not v.console_errors, (v.third_party, v.console_errors)
+    assert start["z"] == 2.0 and abs(moved["z"] - 2.3) < 1e-9
+    expected = float(cn.binary_cross_entropy_with_logits(2.3, 0.0))
+    assert abs(moved["loss"] - expected) <= INTERACTIVE_TOLERANCE * expected
+    assert f"{expected:.4f}" in readout, readout
+    assert np.isclose(moved["grad"], float(cn.sigmoid(2.3)), rtol=INTERACTIVE_TOLERANCE)
+
+
+def test_interactive_figures_fall_back_to_the_static_image(
+    html: Path, server: str, browser: Any
+) -> None:
+    """In print, and where the JavaScript does not run, the static figure shows; in dark mode
+    the chart's text follows the page's (light) text colour."""
+    path = next(iter(_chart_pages(html)))
+    name = _chart_pages(html)[path][0]
+    with visit(browser, server, path) as v:
+        page = v.page
+        page.wait_for_function(WAIT_FOR_CHARTS)
+        page.emulate_media(media="print")
+        printed = page.evaluate(CHART_STATE, name)
+        page.emulate_media(media="screen", color_scheme="dark")
+        page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+        dark = page.evaluate(CHART_STATE, name)
+        page.locator(f"#ce-{name}").screenshot(path=screenshot_name(path, f".{name}.dark"))
+        page.evaluate("() => { document.documentElement.dataset.theme = 'light'; }")
+        page.emulate_media(media="screen", color_scheme="light")
+        assert not v.third_party and not v.console_errors, (v.third_party, v.console_errors)
+    assert printed["imageVisible"] and not printed["chartVisible"], printed
+    assert dark["textFill"] == dark["pageColor"], dark
+    light_text = [int(c) for c in re.findall(r"\d+", dark["pageColor"])[:3]]
+    assert sum(light_text) > 3 * 128, f"dark mode text is not light: {dark['pageColor']}"
+
+    page = browser.new_page()
+    try:  # no JavaScript for the charts: the loader never arrives
+        page.route("**/*", lambda route: route.abort()
+                   if "ce_interactive.js" in route.request.url
+                   or urlsplit(route.request.url).hostname != "127.0.0.1"
+                   else route.continue_())
+        page.goto(urljoin(server, path), wait_until="load")
+        page.wait_for_load_state("networkidle")
+        without = page.evaluate(CHART_STATE, name)
+    finally:
+        page.close()
+    assert without["imageVisible"] and without["fallbackVisible"], without
+    assert not without["svg"] and not without["inFigure"], without
+
+
+def test_interactive_extra_weight_is_small(html: Path) -> None:
+    """The vendored runtime, its loader and licenses, and every chart's HTML: under 1.5 MB."""
+    static = sum(p.stat().st_size for p in (html / "_static" / "vega").rglob("*") if p.is_file())
+    charts = 0
+    for path in chapter_pages(html):
+        text = (html / path).read_text(encoding="utf-8")
+        charts += sum(len(m.encode()) for m in re.findall(
+            r'<div class="ce-interactive".*?</script>\s*</div>', text, re.S))
+    total = static + charts
+    print(f"\ninteractive figures: {static} bytes of JavaScript and licenses, "
+          f"{charts} bytes of chart HTML")
+    assert charts > 0, "no interactive chart found on the site"
+    assert total < EXTRA_WEIGHT_LIMIT, f"the interactive figures add {total} bytes"
+    loader = (html / "_static" / "vega" / "ce_interactive.js").read_text(encoding="utf-8")
+    assert not re.search(r"https?://", loader), "the loader fetches from another host"
