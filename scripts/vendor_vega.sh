@@ -51,7 +51,9 @@ for pkg_json in sorted(modules.glob("*/package.json")) + sorted(modules.glob("@*
     parts.append(f"{name}@{pkg['version']} ({pkg.get('license')})\n\n{body}\n")
 header = (
     f"vega.min.js (vega {version}) bundles the following packages; their licenses follow.\n"
-    "Vega's own license is in LICENSE.\n"
+    "Vega's own license is in LICENSE. Versions are those npm resolved within vega's\n"
+    "dependency ranges when scripts/vendor_vega.sh ran (the bundle was built by Vega's\n"
+    "maintainers from the same packages).\n"
 )
 (dest / "THIRD_PARTY_LICENSES.txt").write_text(
     header + "\n" + ("\n" + "=" * 78 + "\n\n").join(parts), encoding="utf-8"
