@@ -105,10 +105,12 @@ def sigmoid_focal_terms(
 ) -> tuple[Any, Any]:
     """Per-element losses of the logits ``z`` (compute dtype) and targets ``t`` (same shape and
     dtype), and the per-element derivatives ``dloss/dz`` if ``want_grad`` (else ``None``)."""
-    e, log1p_e, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
+    e, _, sp_pos, sp_neg, sig_pos, sig_neg = _sigmoid_parts(xp, z)
     ce = (1 - t) * sp_pos + t * sp_neg
     q = (1 - t) * sig_pos + t * sig_neg
-    mod = _modulating(xp, z, q, _saturated(xp, z, t, q), log1p_e, gamma)
+    # (where q underflows, ce <= e and |grad| <= (1 + gamma) e are below the smallest normal
+    # number themselves: q ** gamma is as good as the exact q^gamma of the target gradient)
+    mod = q**gamma
     losses = ce * mod
     a_t = None
     if alpha >= 0:
@@ -210,7 +212,7 @@ def softmax_focal_rows(
     p_y = xp.exp(-ell)
     ell_over_u = xp.where(ell > 0, ell / xp.where(ell > 0, u, 1), 1)  # -> 1 as p_y -> 1
     h = xp.where(p_y > 0, p_y * ell_over_u, 0)  # p_y l / u; 0 at p_y = 0 (l = inf)
-    coeff = xp.where(w_row == 0, 0, w_row * mod * (1 + gamma * h)) * grad_scale
+    coeff = w_row * mod * (1 + gamma * h) * grad_scale  # finite: mod <= 1, 0 <= h <= 1
     grad = e * (coeff / (e_y + s_other))[:, None]
     grad[r, y] = -coeff * u
     return losses, grad

@@ -373,8 +373,13 @@ def test_masked_classes(be):
     assert to_np(value)[1] == 0.0
     assert_rel(to_np(grad)[0], ref_grad[0], 1e-14)
     assert (to_np(grad)[1] == 0).all()
-    inf_loss = call(be, "softmax_focal_loss", be.array([[-np.inf, 0.0]]), be.array([0]))
+    z = be.array([[-np.inf, 0.0, 1.0]])
+    inf_loss, inf_grad = call(be, "softmax_focal_loss_value_and_grad", z, be.array([0]), 0.5)
     assert float(to_np(inf_loss)) == math.inf
+    # p_y = 0: the factor (1 - p_y)^gamma (1 + gamma p_y log(1/p_y) / (1 - p_y)) is 1, so the
+    # gradient is softmax cross entropy's, softmax(z) - onehot(y)
+    p = np.exp([0.0, 1.0]) / np.sum(np.exp([0.0, 1.0]))
+    assert_rel(inf_grad, [[-1.0, p[0], p[1]]], 4 * EPS64)
 
 
 # ---------------------------------------------------------------------------------------------
