@@ -31,6 +31,7 @@ the little that differs is behind :class:`Ops`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import inf
@@ -55,6 +56,12 @@ class Ops:
     row_sum: Callable[[Any], Any]  #: sums along axis 1, keeping it (shape (rows, 1))
     map_blocks: Callable[[Callable[[int, int], None], int, int], None]
     """map_blocks(run, num_rows, block) calls run(first, last) over ranges covering the rows."""
+    min_max: Callable[[Any], tuple[int, int]]
+    """min_max(indices): the smallest and largest entry of a non-empty integer array, as ints."""
+    take_rows: Callable[[Any, Any], Any]
+    """take_rows(x, y): the 1-D array of x[n, y[n]] over the rows n of the 2-D array x."""
+    sub_rows: Callable[[Any, Any, Any], None]
+    """sub_rows(x, y, v): x[n, y[n]] -= v[n] in place, for every row n."""
 
 
 @dataclass
@@ -63,8 +70,9 @@ class Rows:
 
     coeff_sum_per_row: Any  #: w_y for class-index targets (0 where ignored); None for probabilities
     denominator: Any  #: what reduction="mean" divides by
-    valid: Any  #: bool per row, False where the target is ignore_index (None for probabilities)
+    valid: Any  #: bool per row, False where the target is ignore_index (None: every row counts)
     safe_target: Any  #: class indices with ignored rows set to 0 (None for probabilities)
+    unit: bool = False  #: every coeff_sum_per_row is 1 (no class weights, no ignored row)
 
 
 def resolve_rows(
@@ -76,13 +84,31 @@ def resolve_rows(
     num_rows: int,
     compute_dtype: Any,
     like: Any,
+    num_classes: int | None = None,
 ) -> Rows:
-    """Per-row weights and the mean's denominator, as torch defines them."""
+    """Per-row weights and the mean's denominator, as torch defines them.
+
+    With ``num_classes`` the class indices are also validated, cheaply: two reductions of the
+    indices prove them in range (the full check runs only to explain a failure), and a batch
+    without ignored rows takes a shorter path (same arithmetic, fewer operations).
+    """
     xp = ops.xp
     if not index_target:
         return Rows(None, num_rows, None, None)
+    if num_classes is not None and num_rows:
+        lo, hi = ops.min_max(target)
+        if 0 <= lo and hi < num_classes and not 0 <= ignore_index < num_classes:
+            if weight is None:  # every row counts once
+                ones = xp.ones_like(target, dtype=compute_dtype)
+                return Rows(ones, float(num_rows), None, target, unit=True)
+            w_row = ops.astype(weight, compute_dtype)[target]
+            return Rows(w_row, w_row.sum(), None, target)
     valid = target != ignore_index
     safe = xp.where(valid, target, 0)
+    if num_classes is not None and num_rows:
+        lo, hi = ops.min_max(safe)
+        if not (0 <= lo and hi < num_classes):  # explain which index is out of range
+            v.check_class_indices(target, num_classes, ignore_index)
     if weight is None:
         w_row = ops.astype(valid, compute_dtype)
     else:
@@ -137,8 +163,12 @@ def loss_and_grad(
         tanh_buf = None if cap is None else ops.empty((rows_max, num_classes), compute_dtype, z)
         for start in range(first, last, block):
             stop = min(start + block, last)
-            zb = ops.astype(z[start:stop], compute_dtype)
-            g = grad[start:stop] if in_place else scratch[: stop - start]
+            whole = start == 0 and stop == num_rows  # one block: no views to make
+            zb = ops.astype(z if whole else z[start:stop], compute_dtype)
+            if in_place:
+                g = grad if whole else grad[start:stop]
+            else:
+                g = scratch if whole else scratch[: stop - start]
             t = None
             if cap is not None:  # s = cap * tanh(z / cap), built in g; tanh kept for ds/dz
                 t = tanh_buf[: stop - start]
@@ -157,22 +187,25 @@ def loss_and_grad(
             z_row = None  # the z-loss gradient's extra multiplier of softmax, per row
             if rows.safe_target is not None and eps == 0:
                 # Hard labels: only the target logit enters the loss.
-                r = ops.arange(stop - start, g)
-                y = rows.safe_target[start:stop]
-                w_row = rows.coeff_sum_per_row[start:stop]
-                z_y = zb[r, y] if t is None else t[r, y] * cap
-                # A row without weight (ignored, or a class weight of 0) has loss 0, even when
-                # its stand-in target 0 has logit -inf (0 * inf would be NaN); NaN logits still
-                # give NaN, which the check below explains.
+                y = rows.safe_target if whole else rows.safe_target[start:stop]
+                w_row = rows.coeff_sum_per_row if whole else rows.coeff_sum_per_row[start:stop]
+                z_y = ops.take_rows(zb, y) if t is None else ops.take_rows(t, y) * cap
                 gap = (m[:, 0] - z_y) + log_s
-                losses[start:stop] = xp.where((w_row == 0) & (gap == inf), 0, w_row * gap)
+                if rows.unit:  # w_row * gap is gap, and no row lacks a weight
+                    losses[start:stop] = gap
+                else:
+                    # A row without weight (ignored, or a class weight of 0) has loss 0, even
+                    # when its stand-in target 0 has logit -inf (0 * inf would be NaN); NaN
+                    # logits still give NaN, which the check below explains.
+                    losses[start:stop] = xp.where((w_row == 0) & (gap == inf), 0, w_row * gap)
                 if z_loss:
-                    z_row = _add_z_loss(xp, losses, start, stop, m, log_s, z_loss,
-                                        rows.valid[start:stop])
+                    valid = None if rows.valid is None else rows.valid[start:stop]
+                    z_row = _add_z_loss(xp, losses, start, stop, m, log_s, z_loss, valid)
                 if grad is not None:
-                    mult = w_row if z_row is None else w_row + z_row
-                    xp.multiply(g, (mult * grad_scale)[:, None] / s, out=g)
-                    g[r, y] -= w_row * grad_scale
+                    w_scaled = w_row * grad_scale
+                    mult = w_scaled if z_row is None else (w_row + z_row) * grad_scale
+                    xp.multiply(g, mult[:, None] / s, out=g)
+                    ops.sub_rows(g, y, w_scaled)
             else:
                 zc = zb if t is None else t * cap
                 a = _coefficients(ops, zc, target, rows, start, stop, w, smooth_w, eps)
@@ -233,6 +266,8 @@ def _coefficients(
         a = xp.zeros_like(zb) + smooth_w
         r = ops.arange(stop - start, zb)
         a[r, rows.safe_target[start:stop]] += (1 - eps) * rows.coeff_sum_per_row[start:stop]
+        if rows.valid is None:  # (multiplying by 1 changes nothing)
+            return a
         return a * ops.astype(rows.valid[start:stop], zb.dtype)[:, None]
     t = ops.astype(target[start:stop], zb.dtype)
     a = t * (1 - eps) if eps > 0 else t
@@ -272,11 +307,11 @@ def softmax_cross_entropy(
     num_classes = logits.shape[class_axis]
     if weight is not None:
         v.check_weight(weight, weight_kind or "o", num_classes)
-    if index_target:
-        v.check_class_indices(target, num_classes, ignore_index)
 
     batch_shape = tuple(logits.shape[:class_axis]) + tuple(logits.shape[class_axis + 1 :])
-    if logits.ndim <= 2:
+    if logits.ndim == 2:  # (no reshape: a view costs as much as the rest of a small call)
+        z, t = logits, target
+    elif logits.ndim == 1:
         z = logits.reshape(-1, num_classes)
         t = target.reshape(-1) if index_target else target.reshape(-1, num_classes)
     else:  # (N, C, d1, ...) -> (N * d1 * ..., C)
@@ -288,23 +323,29 @@ def softmax_cross_entropy(
         )
 
     cd = ops.compute_dtype(logits.dtype)
-    rows = resolve_rows(ops, t, weight, ignore_index, index_target, z.shape[0], cd, z)
+    # (resolve_rows also checks the class indices: cheaply, before any is used)
+    rows = resolve_rows(ops, t, weight, ignore_index, index_target, z.shape[0], cd, z,
+                        num_classes)
     scale = None
     if want_grad:
         scale = mean_scale(rows.denominator) if reduction == "mean" else 1.0
     losses, grad = loss_and_grad(ops, z, t, rows, weight, eps, cd, scale, None, z_loss,
                                  logit_softcap)
-    if not bool(ops.xp.isfinite(losses).all()):
+    reduced = reduce(losses if logits.ndim == 2 else losses.reshape(batch_shape), reduction,
+                     rows.denominator)
+    # A non-finite loss makes the sum or mean non-finite too (losses are >= 0, and NaN * 0 and
+    # inf * 0 are NaN), so one scalar tells whether something is off.
+    finite = (math.isfinite(float(reduced)) if reduction != "none"
+              else bool(ops.xp.isfinite(losses).all()))
+    if not finite:
         # Valid input gives finite losses, or +inf when a target class has logit -inf; find out
         # which, reading the logits only now that something is off.
         v.check_finite_logits(logits, "logits", allow_neg_inf=True)
         v.check_not_all_masked(logits, class_axis)
-    loss = ops.astype(
-        reduce(losses.reshape(batch_shape), reduction, rows.denominator), logits.dtype
-    )
+    loss = ops.astype(reduced, logits.dtype)
     if grad is not None and logits.ndim > 2:
         shape = (logits.shape[0], *logits.shape[2:], num_classes)
         grad = ops.contiguous(ops.moveaxis(grad.reshape(shape), -1, 1))
-    elif grad is not None:
+    elif grad is not None and logits.ndim == 1:
         grad = grad.reshape(logits.shape)
     return loss, grad

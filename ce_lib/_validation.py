@@ -41,6 +41,11 @@ def _value(x: Any) -> float:
     return float(x.detach() if hasattr(x, "detach") else x)
 
 
+# Plain Python floats and ints (the common case) skip the abstract-base-class checks, which cost
+# more than the rest of a small call's validation.
+_FLOAT_OR_INT = (float, int)
+
+
 def check_reduction(reduction: object) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -48,6 +53,8 @@ def check_reduction(reduction: object) -> str:
 
 
 def check_label_smoothing(label_smoothing: object) -> float:
+    if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:
+        return label_smoothing
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
         raise TypeError(f"label_smoothing must be a float, got {type(label_smoothing).__name__}")
     value = float(label_smoothing)
@@ -58,6 +65,8 @@ def check_label_smoothing(label_smoothing: object) -> float:
 
 def check_z_loss(z_loss: object) -> float:
     """``z_loss``: the weight of PaLM's z-loss term, a finite real number >= 0 (0 turns it off)."""
+    if type(z_loss) in _FLOAT_OR_INT and 0 <= z_loss < math.inf:
+        return float(z_loss)
     if isinstance(z_loss, bool) or not isinstance(z_loss, numbers.Real):
         raise TypeError(f"z_loss must be a float, got {type(z_loss).__name__}")
     value = float(z_loss)
@@ -70,6 +79,8 @@ def check_logit_softcap(logit_softcap: object) -> float | None:
     """``logit_softcap``: None (no capping) or the cap c of ``c * tanh(z / c)``, finite and > 0."""
     if logit_softcap is None:
         return None
+    if type(logit_softcap) in _FLOAT_OR_INT and 0 < logit_softcap < math.inf:
+        return float(logit_softcap)
     if isinstance(logit_softcap, bool) or not isinstance(logit_softcap, numbers.Real):
         raise TypeError(
             f"logit_softcap must be a float or None, got {type(logit_softcap).__name__}"
@@ -81,6 +92,8 @@ def check_logit_softcap(logit_softcap: object) -> float | None:
 
 
 def check_ignore_index(ignore_index: object) -> int:
+    if type(ignore_index) is int:
+        return ignore_index
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
     return int(ignore_index)

@@ -125,7 +125,8 @@ def test_matches_torch_linear_cross_entropy_both_paths():
     torch_params = list(inspect.signature(F.linear_cross_entropy).parameters)
     # torch's options -> chunk_size (and group=, for a vocabulary split across ranks)
     assert ours_params[: len(torch_params) - 1] == torch_params[:-1]
-    assert set(ours_params[len(torch_params) - 1 :]) <= {"chunk_size", "group"}
+    assert set(ours_params[len(torch_params) - 1 :]) <= {"chunk_size", "z_loss", "logit_softcap",
+                                                          "group"}
 
 
 def test_probability_targets():

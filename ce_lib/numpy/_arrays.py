@@ -53,7 +53,7 @@ def _threads() -> int:
 def map_blocks(run: Callable[[int, int], None], num_rows: int, block: int) -> None:
     """Split the rows into one contiguous range per thread (NumPy releases the GIL in ufuncs)."""
     blocks = -(-num_rows // block)
-    threads = min(_threads(), blocks)
+    threads = min(_threads(), blocks) if blocks > 1 else 1
     if threads <= 1:
         run(0, num_rows)
         return
@@ -64,6 +64,14 @@ def map_blocks(run: Callable[[int, int], None], num_rows: int, block: int) -> No
     bounds = [(i, min(i + per_thread, num_rows)) for i in range(0, num_rows, per_thread)]
     for future in [_POOL.submit(run, first, last) for first, last in bounds]:
         future.result()
+
+
+def _take_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return x[np.arange(len(y)), y]
+
+
+def _sub_rows(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> None:
+    x[np.arange(len(y)), y] -= v
 
 
 OPS = _softmax_ce.Ops(
@@ -77,4 +85,7 @@ OPS = _softmax_ce.Ops(
     contiguous=np.ascontiguousarray,
     row_sum=lambda x: np.einsum("ij->i", x)[:, None],
     map_blocks=map_blocks,
+    min_max=lambda x: (int(x.min()), int(x.max())),
+    take_rows=_take_rows,
+    sub_rows=_sub_rows,
 )

@@ -46,6 +46,19 @@ def _block_elements(like: torch.Tensor) -> int:
     return 1 << 20 if like.device.type == "cpu" else 1 << 62
 
 
+def _min_max(x: torch.Tensor) -> tuple[int, int]:
+    lo, hi = torch.aminmax(x)  # one reduction; then one transfer of both values
+    return tuple(torch.stack((lo, hi)).tolist()) if x.device.type != "cpu" else (int(lo), int(hi))
+
+
+def _take_rows(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.gather(x, 1, y.unsqueeze(1)).squeeze(1)
+
+
+def _sub_rows(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> None:
+    x.scatter_add_(1, y.unsqueeze(1), torch.neg(v).unsqueeze(1))  # x - v is x + (-v), exactly
+
+
 OPS = _softmax_ce.Ops(
     xp=torch,
     arange=lambda n, like: torch.arange(n, device=like.device),
@@ -57,4 +70,7 @@ OPS = _softmax_ce.Ops(
     contiguous=lambda x: x.contiguous(),
     row_sum=lambda x: torch.sum(x, 1, keepdim=True),
     map_blocks=lambda run, num_rows, block: run(0, num_rows),  # torch ops use every core already
+    min_max=_min_max,
+    take_rows=_take_rows,
+    sub_rows=_sub_rows,
 )

@@ -155,7 +155,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             upstream = grad_output
         grad_logits = None
         if ctx.needs_input_grad[0]:
-            if ctx.reduction != "none" and bool(grad_output == 1):
+            if ctx.reduction != "none" and grad_output.item() == 1:  # (one read, no op)
                 grad_logits = grad
             else:
                 grad_logits = grad * upstream.to(grad.dtype)
