@@ -525,6 +525,26 @@ def test_reductions_and_spatial_shapes(be):
 
 
 @backends
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_sigmoid_focal_loss_over_many_blocks(be, reduction):
+    """More elements than one cache-sized block (2^15 in NumPy, 2^16 in torch on a CPU), in a
+    non-contiguous array: every block, and NumPy's threads, compute their part."""
+    rng = np.random.default_rng(7)
+    z = rng.uniform(-6, 6, (400, 2 * 350))[:, ::2]
+    t = np.where(rng.random((400, 350)) < 0.5, rng.random((400, 350)), 1.0)
+    ref, ref_grad = autograd(torchvision_sigmoid_focal_loss, np.ascontiguousarray(z),
+                             torch.from_numpy(t), 0.25, 2.0, reduction)
+    if be is TORCH:
+        zt = torch.from_numpy(z)
+        value = be.mod.sigmoid_focal_loss(zt, torch.from_numpy(t), reduction=reduction)
+        grad = be.mod.sigmoid_focal_loss_grad(zt, torch.from_numpy(t), reduction=reduction)
+    else:
+        value, grad = value_and_grad(be, "sigmoid", z, t, 0.25, 2.0, reduction)
+    assert_rel(value, ref, 1e-12, 1e-300)
+    assert_rel(grad, ref_grad, 1e-12, 1e-15 * float(np.max(np.abs(ref_grad))))
+
+
+@backends
 def test_empty_mean_is_zero(be):
     z = be.array([[1.0, 2.0], [0.0, 3.0]])
     y = be.array([-100, -100])

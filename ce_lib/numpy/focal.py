@@ -9,7 +9,7 @@ import numpy as np
 from .. import _focal
 from .. import _validation as v
 from .._docs import document
-from ._arrays import OPS, as_array, compute_dtype, kind
+from ._arrays import OPS, as_array, kind
 from .losses import Reduction
 
 
@@ -24,10 +24,7 @@ def _sigmoid_focal(
     t = as_array(target, "target")
     v.check_binary_target(t, kind(t), z, "logits")
     with np.errstate(all="ignore"):
-        return _focal.sigmoid_focal_loss(
-            np, z, t, a, g, reduction, compute_dtype(z.dtype),
-            lambda x, dtype: np.asarray(x).astype(dtype, copy=False), want_grad,
-        )
+        return _focal.sigmoid_focal_loss(OPS, z, t, a, g, reduction, want_grad)
 
 
 def sigmoid_focal_loss(

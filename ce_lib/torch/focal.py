@@ -37,10 +37,8 @@ def _sigmoid_forward(
     z: torch.Tensor, t: torch.Tensor, a: float, g: float, reduction: str, want_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     with torch.no_grad():
-        return _focal.sigmoid_focal_loss(
-            torch, z.detach(), t.detach(), a, g, reduction, compute_dtype(z.dtype),
-            lambda x, dtype: x.to(dtype), want_grad,
-        )
+        return _focal.sigmoid_focal_loss(OPS, z.detach(), t.detach(), a, g, reduction,
+                                         want_grad)
 
 
 class _SigmoidFocalLoss(torch.autograd.Function):
