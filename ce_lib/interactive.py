@@ -577,9 +577,6 @@ def _band(name: str, n: int, width: float) -> dict:
             "padding": 0.25}
 
 
-CLASS_COLORS = {"target": COLORS["target"], "other": COLORS["other"]}
-
-
 def softmax_explorer(logits: Sequence[float] = (2.0, 1.0, 0.1, -1.0, 0.5)) -> Chart:
     """Chapter 3: softmax, the loss of a chosen class and the gradient :math:`p - y`.
 
@@ -608,8 +605,8 @@ def softmax_explorer(logits: Sequence[float] = (2.0, 1.0, 0.1, -1.0, 0.5)) -> Ch
         _band("xp", n, w), _band("xg", n, w),
         _linear("yp", [0, 1], [200, 0]), _linear("yg", [-1, 1], [200, 0]),
     ]
-    color = {"signal": f"datum.c == y ? '{CLASS_COLORS['target']}' : "
-                       f"'{CLASS_COLORS['other']}'"}
+    # the target class in the book's colour of a true class, the others in that of the rest
+    color = {"signal": f"datum.c == y ? '{COLORS['target']}' : '{COLORS['other']}'"}
     p_panel = _panel(0, 30, w, 200, [
         _axis("xp", "bottom", "class c", grid=False),
         _axis("yp", "left", "p_c = softmax(z)_c", tickCount=5),
