@@ -249,6 +249,43 @@ def _(be):
     return (_a(be, Z), _a(be, np.ones((2, 3), dtype=complex))), {}
 
 
+# ---- focal losses (the full catalogue is in test_focal.py) ----------------------------------
+
+SIGMOID_FOCAL = ("sigmoid_focal_loss", "sigmoid_focal_loss_grad")
+SOFTMAX_FOCAL = ("softmax_focal_loss", "softmax_focal_loss_grad",
+                 "softmax_focal_loss_value_and_grad")
+
+
+@case("negative-gamma", SIGMOID_FOCAL, ValueError, r"\bgamma\b")
+def _(be):
+    return (_a(be, Z), _a(be, T_BIN)), {"gamma": -1.0}
+
+
+@case("negative-gamma", SOFTMAX_FOCAL, ValueError, r"\bgamma\b")
+def _(be):
+    return (_a(be, Z), _a(be, ints([0, 2]))), {"gamma": -1.0}
+
+
+@case("alpha-above-1", SIGMOID_FOCAL, ValueError, r"\balpha\b")
+def _(be):
+    return (_a(be, Z), _a(be, T_BIN)), {"alpha": 1.5}
+
+
+@case("focal-prob-target", SOFTMAX_FOCAL, TypeError, r"\btarget\b")
+def _(be):
+    return (_a(be, Z), _a(be, PROBS)), {}
+
+
+@case("focal-nan-logits", SIGMOID_FOCAL, ValueError, r"\blogits\b")
+def _(be):
+    return (_a(be, [[NAN, 2.0, 0.5], [0.0, -1.0, 3.0]]), _a(be, T_BIN)), {}
+
+
+@case("focal-nan-logits-ignored", SOFTMAX_FOCAL, ValueError, r"\blogits\b")
+def _(be):
+    return (_a(be, [[NAN, 2.0, 0.5], [0.0, -1.0, 3.0]]), _a(be, ints([-100, 1]))), {}
+
+
 # ---- activations ------------------------------------------------------------------------------
 
 ACTIVATIONS = ("softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid")
