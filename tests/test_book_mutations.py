@@ -200,6 +200,22 @@ MUTANTS = [
         "        smooth = eps / p.columns\n",
         ("11",),
     ),
+    Mutant(
+        "sigmoid_focal_loss_scaled",
+        "focal losses",
+        "_focal.py",
+        "    losses = ce * mod\n",
+        "    losses = ce * mod * (1 + 1e-3)\n",
+        ("14",),
+    ),
+    Mutant(
+        "softmax_focal_grad_scaled",
+        "focal losses",
+        "_focal.py",
+        "    coeff = w_row * mod * (1 + gamma * h) * grad_scale  #",
+        "    coeff = w_row * mod * (1 + gamma * h) * grad_scale * (1 + 1e-3)  #",
+        ("14",),
+    ),
 ]
 
 # The marker the copy writes on import: one line per importing process.
