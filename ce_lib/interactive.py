@@ -563,12 +563,11 @@ def _bars(data: str, x: str, y: str, xs: str, ys: str, color: dict, base: float 
 
 
 def _bar_labels(data: str, x: str, y: str, xs: str, ys: str, fmt: str) -> dict:
-    """The value of each bar, printed above it (below it for negative values)."""
+    """The value of each bar, printed above it (above the zero line for a negative bar)."""
     return {"type": "text", "from": {"data": data}, "encode": {
         "enter": {"align": {"value": "center"}, "fontSize": {"value": 11}},
         "update": {"x": {"scale": xs, "field": x, "band": 0.5},
-                   "y": {"scale": ys, "field": y,
-                         "offset": {"signal": f"datum.{y} < 0 ? 12 : -4"}},
+                   "y": {"scale": ys, "signal": f"max(datum.{y}, 0)", "offset": -4},
                    "text": {"signal": f"format(datum.{y}, '{fmt}')"}}}}
 
 
