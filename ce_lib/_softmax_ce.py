@@ -204,8 +204,12 @@ def loss_and_grad(
                 if grad is not None:
                     w_scaled = w_row * grad_scale
                     mult = w_scaled if z_row is None else (w_row + z_row) * grad_scale
-                    xp.multiply(g, mult[:, None] / s, out=g)
-                    ops.sub_rows(g, y, w_scaled)
+                    if t is None:
+                        xp.multiply(g, mult[:, None] / s, out=g)
+                        ops.sub_rows(g, y, w_scaled)
+                    else:  # the negated row, for the chain rule below (negation is exact)
+                        xp.multiply(g, -(mult[:, None] / s), out=g)
+                        ops.sub_rows(g, y, -w_scaled)
             else:
                 zc = zb if t is None else t * cap
                 a = _coefficients(ops, zc, target, rows, start, stop, w, smooth_w, eps)
@@ -218,13 +222,17 @@ def loss_and_grad(
                     z_row = _add_z_loss(xp, losses, start, stop, m, log_s, z_loss, valid)
                 if grad is not None:
                     mult = coeff_sum if z_row is None else coeff_sum + z_row
-                    xp.multiply(g, (mult * grad_scale)[:, None] / s, out=g)
-                    g -= a * grad_scale
-            if grad is not None and t is not None:  # chain rule: ds/dz = 1 - tanh(z / cap)**2
+                    if t is None:
+                        xp.multiply(g, (mult * grad_scale)[:, None] / s, out=g)
+                        g -= a * grad_scale
+                    else:  # the negated row, for the chain rule below (negation is exact)
+                        xp.multiply(g, -((mult * grad_scale)[:, None] / s), out=g)
+                        g += a * grad_scale
+            if grad is not None and t is not None:
+                # Chain rule, ds/dz = 1 - tanh(z / cap)**2: the negated row times tanh**2 - 1.
                 xp.multiply(t, t, out=t)
                 t -= 1
                 g *= t
-                g *= -1
             if grad is not None and not in_place:
                 grad[start:stop] = g
 

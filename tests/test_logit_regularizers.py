@@ -143,6 +143,28 @@ def test_softmax_ce_float64_equals_explicit_formula(knob, shape):
                      f"{mod.__name__} loss")
 
 
+@pytest.mark.parametrize("ignore_index", [II, 2], ids=["no-ignored-row", "ignore-class-2"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["nw", "w"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+def test_batches_without_ignored_rows(ignore_index, weighted, reduction, ls):
+    """Every target a class (the shorter path of a batch without padding), and an
+    ignore_index that is itself a class index (rows of class 2 are then ignored)."""
+    g = torch.Generator().manual_seed(8)
+    z = torch.randn(30, 7, generator=g, dtype=torch.float64) * 5
+    target = torch.randint(0, 7, (30,), generator=g)
+    weight = torch.rand(7, generator=g, dtype=torch.float64) + 0.5 if weighted else None
+    zr = z.clone().requires_grad_()
+    ref = reference(zr, target, weight, reduction, ls, 1e-2, 4.0, ignore_index)
+    (ref_grad,) = torch.autograd.grad(ref.sum(), zr)
+    for mod, conv in ((ct, lambda x: x), (cn, lambda x: None if x is None else x.numpy())):
+        loss, grad = mod.softmax_cross_entropy_value_and_grad(
+            conv(z), conv(target), conv(weight), ignore_index, reduction, ls, z_loss=1e-2,
+            logit_softcap=4.0)
+        assert_close(loss, ref, 1e-12, f"{mod.__name__} loss")
+        assert_close(grad, ref_grad, 1e-12, f"{mod.__name__} grad")
+
+
 @pytest.mark.parametrize("index", [True, False], ids=["idx", "prob"])
 def test_float32_within_1e5_and_half_is_float32_rounded_once(index):
     z, target, weight = make_case((40, 33), index, masked_ignored=index, seed=3, scale=20.0)
