@@ -270,3 +270,19 @@ def test_linear_ce_with_a_one_rank_group_passes_every_argument_on():
     torch.testing.assert_close(loss, ref.detach(), **tol)
     for got, want in ((x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
         torch.testing.assert_close(got, want, **tol)
+
+
+# --- softmax focal loss: each row is shifted by its own maximum --------------------------------
+
+
+@backends
+def test_softmax_focal_loss_of_rows_of_very_different_scales(be):
+    """Rows whose logits differ by 1000 between rows: each row is stabilized by its own largest
+    logit (shifting by the batch's largest makes the second row's exponentials all 0), so the
+    loss is torch's cross entropy ce per row, times (1 - exp(-ce))^gamma, in float64."""
+    z = np.array([[1000.0, 999.0, 0.0], [0.0, 1.0, -2.0], [-1000.0, -998.5, -999.0]])
+    y = np.array([0, 2, 1])
+    ce = F.cross_entropy(torch.tensor(z), torch.tensor(y), reduction="none").numpy()
+    expected = (-np.expm1(-ce)) ** 2 * ce
+    out = be.mod.softmax_focal_loss(be.array(z), be.array(y), gamma=2.0, reduction="none")
+    np.testing.assert_allclose(to_np(out), expected, rtol=16 * EPS64)
