@@ -286,3 +286,18 @@ def test_softmax_focal_loss_of_rows_of_very_different_scales(be):
     expected = (-np.expm1(-ce)) ** 2 * ce
     out = be.mod.softmax_focal_loss(be.array(z), be.array(y), gamma=2.0, reduction="none")
     np.testing.assert_allclose(to_np(out), expected, rtol=16 * EPS64)
+
+
+@backends
+def test_focal_loss_messages_for_bad_alpha_and_integer_logits(be):
+    z, t = be.array([[0.5, -1.0]]), be.array([[1.0, 0.0]])
+    with pytest.raises(TypeError, match=_exactly("alpha must be a real number, got str")):
+        be.mod.sigmoid_focal_loss(z, t, alpha="0.25")
+    with pytest.raises(ValueError, match=_exactly(
+            "alpha must be finite and at most 1 (a negative alpha disables the balancing "
+            "term), got 1.5")):
+        be.mod.sigmoid_focal_loss(z, t, alpha=1.5)
+    int_dtype = str(be.array([[1, 2]]).dtype)  # int64 or torch.int64
+    with pytest.raises(TypeError, match=_exactly(
+            f"logits must be a floating-point array, got integer dtype {int_dtype}")):
+        be.mod.softmax_focal_loss(be.array([[1, 2]]), be.array([0]))
