@@ -140,8 +140,8 @@ MUTANTS = [
         "softmax_ce_hard_label_loss_scaled",
         "softmax cross entropy",
         "_softmax_ce.py",
-        "                gap = (m[:, 0] - zb[r, y]) + log_s\n",
-        "                gap = ((m[:, 0] - zb[r, y]) + log_s) * (1 + 1e-3)\n",
+        "                gap = (m[:, 0] - z_y) + log_s\n",
+        "                gap = ((m[:, 0] - z_y) + log_s) * (1 + 1e-3)\n",
         ("03", "05", "07", "08", "09"),
     ),
     Mutant(
@@ -156,8 +156,8 @@ MUTANTS = [
         "softmax_ce_hard_label_grad_too_small",
         "softmax cross entropy gradient",
         "_softmax_ce.py",
-        "                    xp.multiply(g, (w_row * grad_scale)[:, None] / s, out=g)\n",
-        "                    xp.multiply(g, (w_row * grad_scale)[:, None] / s * (1 - 1e-3), out=g)\n",
+        "                        xp.multiply(g, mult[:, None] / s, out=g)\n",
+        "                        xp.multiply(g, mult[:, None] / s * (1 - 1e-3), out=g)\n",
         ("05", "09", "08", "10"),
     ),
     Mutant(
@@ -199,6 +199,38 @@ MUTANTS = [
         "        smooth = eps / p.num_classes\n",
         "        smooth = eps / p.columns\n",
         ("11",),
+    ),
+    Mutant(
+        "z_loss_term_scaled",
+        "logit regularizers",
+        "_softmax_ce.py",
+        "    term = z_loss * (lse * lse)\n",
+        "    term = z_loss * (lse * lse) * (1 + 1e-3)\n",
+        ("12",),
+    ),
+    Mutant(
+        "z_loss_grad_scaled",
+        "logit regularizers",
+        "_softmax_ce.py",
+        "    dterm = (2 * z_loss) * lse\n",
+        "    dterm = (2 * z_loss) * lse * (1 + 1e-3)\n",
+        ("12",),
+    ),
+    Mutant(
+        "softcap_grad_factor_scaled",
+        "logit regularizers",
+        "_softmax_ce.py",
+        "                g *= t\n",
+        "                g *= t * (1 + 1e-3)\n",
+        ("12",),
+    ),
+    Mutant(
+        "softcap_value_scaled",
+        "logit regularizers",
+        "_softmax_ce.py",
+        "                xp.multiply(t, cap, out=g)\n",
+        "                xp.multiply(t, cap * (1 + 1e-3), out=g)\n",
+        ("12",),
     ),
     Mutant(
         "sigmoid_focal_loss_scaled",
@@ -324,6 +356,9 @@ def test_mutants_cover_every_area() -> None:
         "softmax cross entropy",
         "softmax cross entropy gradient",
         "linear cross entropy",
+        "vocabulary-parallel cross entropy",
+        "logit regularizers",
+        "focal losses",
     }
     assert len(MUTANTS) >= 6 and len({m.name for m in MUTANTS}) == len(MUTANTS)
 
