@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
 import numpy as np
@@ -77,15 +77,16 @@ CTX = Context(prec=40)
 
 def _nats_exact(measure: str, p: np.ndarray, q: np.ndarray) -> Decimal:
     """One row's measure from the long double inputs' exact values, to 40 digits."""
-    total = Decimal(0)
-    for pi, qi in zip(p, q, strict=True):
-        dp, dq = _decimal(pi), _decimal(qi)
-        if measure == "entropy":
-            total -= dp * CTX.ln(dp)
-        elif measure == "cross_entropy":
-            total -= dp * CTX.ln(dq)
-        else:
-            total += dp * (CTX.ln(dp) - CTX.ln(dq))
+    with localcontext(CTX):
+        total = Decimal(0)
+        for pi, qi in zip(p, q, strict=True):
+            dp, dq = _decimal(pi), _decimal(qi)
+            if measure == "entropy":
+                total -= dp * dp.ln()
+            elif measure == "cross_entropy":
+                total -= dp * dq.ln()
+            else:
+                total += dp * (dp.ln() - dq.ln())
     return total
 
 
@@ -301,3 +302,32 @@ def test_focal_loss_messages_for_bad_alpha_and_integer_logits(be):
     with pytest.raises(TypeError, match=_exactly(
             f"logits must be a floating-point array, got integer dtype {int_dtype}")):
         be.mod.softmax_focal_loss(be.array([[1, 2]]), be.array([0]))
+
+
+def _sigmoid_focal_target_grad_exact(z: float, t: float, gamma: float) -> float:
+    """d/dt of (1 - t) softplus(z) + t softplus(-z), times q^gamma with
+    q = (1 - t) sigma(z) + t sigma(-z) (alpha disabled), with 500 digits (so that
+    1 + e^-800 keeps the digits of e^-800)."""
+    with localcontext(Context(prec=500)):
+        dz, dt, g = Decimal(z), Decimal(t), Decimal(gamma)
+        sig_pos = 1 / (1 + (-dz).exp())
+        sig_neg = 1 - sig_pos
+        sp_pos = (1 + dz.exp()).ln()
+        sp_neg = (1 + (-dz).exp()).ln()
+        ce = (1 - dt) * sp_pos + dt * sp_neg
+        q = (1 - dt) * sig_pos + dt * sig_neg
+        qg = (g * q.ln()).exp()
+        return float((sp_neg - sp_pos) * qg + ce * g * qg / q * (sig_neg - sig_pos))
+
+
+def test_torch_sigmoid_focal_target_gradient_where_q_underflows():
+    """z = -800 (sigma(z) = e^-800 underflows) with gamma = 0.5: for the hard target t = 0,
+    q = sigma(z) underflows but q^gamma = e^-400 does not; for a subnormal soft target
+    t = 1e-310, q = t sigma(-z) is about t, and q^gamma = 1e-155 comes from q itself, not from
+    sigma(z). The target gradient is that of the written formula, to 50 digits."""
+    t = torch.tensor([0.0, 1e-310], dtype=torch.float64, requires_grad=True)
+    z = torch.full((2,), -800.0, dtype=torch.float64)
+    ct.sigmoid_focal_loss(z, t, alpha=-1.0, gamma=0.5, reduction="sum").backward()
+    expected = [_sigmoid_focal_target_grad_exact(-800.0, float(ti), 0.5) for ti in t.detach()]
+    assert all(e > 1e-200 for e in expected)
+    np.testing.assert_allclose(t.grad.numpy(), expected, rtol=1e-10)
