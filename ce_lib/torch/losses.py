@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -176,6 +177,60 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return grad_logits, grad_target, None, None, None, None, None, None
 
 
+class _HardLabelCrossEntropy(torch.autograd.Function):
+    """:class:`_SoftmaxCrossEntropy` for the common case of ``_softmax_ce.hard_label_fast``."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor,  # type: ignore[override]
+                reduction: str) -> torch.Tensor:
+        reduced, losses, grad = _softmax_ce.hard_label_fast(
+            torch, logits, target, reduction, ctx.needs_input_grad[0])
+        # A non-finite loss makes the sum or mean non-finite too: one scalar tells.
+        if not (math.isfinite(float(reduced)) if reduction != "none"
+                else bool(torch.isfinite(losses).all())):
+            v.check_finite_logits(logits, "logits", allow_neg_inf=True)
+            v.check_not_all_masked(logits, 1)
+        ctx.reduction = reduction
+        ctx.save_for_backward(grad)  # (released after backward: autograd takes it, no copy)
+        return reduced
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+        (grad,) = ctx.saved_tensors
+        if ctx.reduction == "none":
+            return grad * grad_output.unsqueeze(1).to(grad.dtype), None, None
+        if grad_output.item() == 1:  # (one read, no op)
+            return grad, None, None
+        return grad * grad_output.to(grad.dtype), None, None
+
+
+_FAST_DTYPES = (torch.float32, torch.float64)
+_FLOAT_OR_INT = (float, int)
+
+
+def _hard_label_case(logits: Any, target: Any, ignore_index: object, reduction: object,
+                     label_smoothing: object, z_loss: object) -> bool:
+    """Whether ``_HardLabelCrossEntropy`` computes this call (weight and cap already None).
+
+    Everything ``_softmax_ce.softmax_cross_entropy`` would validate is checked here or holds by
+    construction; any other input takes the general path, which explains what is wrong.
+    """
+    if not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor)
+            and target.dtype is torch.int64 and logits.dtype in _FAST_DTYPES
+            and logits.ndim == 2 and target.ndim == 1 and type(ignore_index) is int
+            and type(label_smoothing) in _FLOAT_OR_INT and label_smoothing == 0
+            and type(z_loss) in _FLOAT_OR_INT and z_loss == 0
+            and reduction in v.REDUCTIONS and target.device == logits.device):
+        return False
+    num_rows, num_classes = logits.shape
+    if (target.shape[0] != num_rows or not num_rows or not num_classes
+            or 0 <= ignore_index < num_classes
+            or num_rows * num_classes > OPS.block_elements(logits)):
+        return False
+    lo, hi = OPS.min_max(target)
+    return 0 <= lo and hi < num_classes
+
+
 def softmax_cross_entropy(
     logits: Any,
     target: Any,
@@ -187,6 +242,10 @@ def softmax_cross_entropy(
     z_loss: float = 0.0,
     logit_softcap: float | None = None,
 ) -> torch.Tensor:
+    if (weight is None and logit_softcap is None
+            and _hard_label_case(logits, target, ignore_index, reduction, label_smoothing,
+                                 z_loss)):
+        return _HardLabelCrossEntropy.apply(logits, target, reduction)
     z, t, w = softmax_ce_tensors(logits, target, weight)
     if w is not None and w.requires_grad:
         raise ValueError("weight must not require grad: gradients with respect to class weights "
