@@ -228,6 +228,10 @@ def test_torch_messages_for_arguments_that_must_not_require_grad():
             "weight must not require grad: linear_cross_entropy computes gradients with "
             "respect to input, linear_weight and linear_bias only")):
         ct.linear_cross_entropy(x, lw, y, weight=w)
+    with pytest.raises(ValueError, match=_exactly(
+            "weight must not require grad: gradients with respect to class weights "
+            "are not supported")):
+        ct.softmax_focal_loss(z, y, weight=w)
     soft = torch.full((2, 3), 1 / 3, requires_grad=True)
     with pytest.raises(ValueError, match=_exactly(
             "target must not require grad: linear_cross_entropy computes gradients with "
@@ -331,3 +335,76 @@ def test_torch_sigmoid_focal_target_gradient_where_q_underflows():
     expected = [_sigmoid_focal_target_grad_exact(-800.0, float(ti), 0.5) for ti in t.detach()]
     assert all(e > 1e-200 for e in expected)
     np.testing.assert_allclose(t.grad.numpy(), expected, rtol=1e-10)
+
+
+# --- focal losses: defaults, argument names, the target gradient's upstream ---------------------
+
+FOCAL_FNS = ["sigmoid_focal_loss", "sigmoid_focal_loss_grad", "softmax_focal_loss",
+             "softmax_focal_loss_value_and_grad", "softmax_focal_loss_grad"]
+ZF = np.array([[1.5, -0.5, 0.25], [-2.0, 0.75, 3.0]])
+TF = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]])
+YF = np.array([2, 0])
+
+
+def _focal_args(be: object, name: str) -> tuple[object, object]:
+    return be.array(ZF), be.array(TF if name.startswith("sigmoid") else YF)  # type: ignore
+
+
+@backends
+@pytest.mark.parametrize("name", FOCAL_FNS)
+def test_focal_losses_default_gamma_is_two(be, name):
+    """gamma defaults to 2 (Lin et al.'s choice, torchvision's default), in every entry point."""
+    fn = getattr(be.mod, name)
+    default, two, three = (fn(*_focal_args(be, name), **kw)
+                           for kw in ({}, {"gamma": 2.0}, {"gamma": 3.0}))
+    for d, t2, t3 in zip(*(r if isinstance(r, tuple) else (r,) for r in (default, two, three)),
+                         strict=True):
+        np.testing.assert_array_equal(to_np(d), to_np(t2))
+        assert not np.array_equal(to_np(d), to_np(t3))
+
+
+@backends
+def test_focal_loss_defaults_against_the_written_formula(be):
+    """sigmoid: alpha 0.25, gamma 2, no reduction; softmax: gamma 2, mean; PyTorch float64."""
+    z, t = torch.tensor(ZF), torch.tensor(TF)
+    p = torch.sigmoid(z)
+    ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    q = p * (1 - t) + torch.sigmoid(-z) * t  # 1 - p_t, without cancellation
+    expected = (0.25 * t + 0.75 * (1 - t)) * ce * q**2
+    out = be.mod.sigmoid_focal_loss(be.array(ZF), be.array(TF))
+    np.testing.assert_allclose(to_np(out), expected.numpy(), rtol=16 * EPS64)
+    ce_rows = F.cross_entropy(z, torch.tensor(YF), reduction="none")
+    expected_mean = float((ce_rows * (-torch.expm1(-ce_rows)) ** 2).mean())
+    out = be.mod.softmax_focal_loss(be.array(ZF), be.array(YF))
+    np.testing.assert_allclose(float(to_np(out)), expected_mean, rtol=16 * EPS64)
+
+
+@backends
+def test_focal_losses_name_an_argument_that_is_not_an_array(be):
+    what = ("must be a numeric array, got object" if be.name == "numpy"
+            else "must be a tensor or array-like, got object")
+    z, t, y, bad = be.array(ZF), be.array(TF), be.array(YF), object()
+    calls = [("logits", lambda: be.mod.sigmoid_focal_loss(bad, t)),
+             ("target", lambda: be.mod.sigmoid_focal_loss(z, bad)),
+             ("logits", lambda: be.mod.softmax_focal_loss(bad, y)),
+             ("target", lambda: be.mod.softmax_focal_loss(z, bad)),
+             ("weight", lambda: be.mod.softmax_focal_loss(z, y, weight=bad))]
+    for name, call in calls:
+        with pytest.raises(TypeError, match=_exactly(f"{name} {what}")):
+            call()
+
+
+def test_torch_sigmoid_focal_target_gradient_times_an_upstream_gradient():
+    """reduction="none" with per-element upstream weights: the target gradient is autograd's
+    through the written formula (float64), weights included."""
+    w = torch.tensor([[0.5, -2.0, 3.0], [1.5, 0.25, -1.0]])
+    t = torch.tensor(TF * 0.8 + 0.1, requires_grad=True)
+    t_ref = t.detach().clone().requires_grad_()
+    z = torch.tensor(ZF)
+    (ct.sigmoid_focal_loss(z, t, reduction="none") * w).sum().backward()
+    p = torch.sigmoid(z)
+    ce = F.binary_cross_entropy_with_logits(z, t_ref, reduction="none")
+    q = p * (1 - t_ref) + torch.sigmoid(-z) * t_ref  # 1 - p_t
+    loss = (0.25 * t_ref + 0.75 * (1 - t_ref)) * ce * q**2
+    (loss * w).sum().backward()
+    torch.testing.assert_close(t.grad, t_ref.grad, rtol=64 * EPS64, atol=64 * EPS64)
