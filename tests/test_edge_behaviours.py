@@ -408,3 +408,19 @@ def test_torch_sigmoid_focal_target_gradient_times_an_upstream_gradient():
     loss = (0.25 * t_ref + 0.75 * (1 - t_ref)) * ce * q**2
     (loss * w).sum().backward()
     torch.testing.assert_close(t.grad, t_ref.grad, rtol=64 * EPS64, atol=64 * EPS64)
+
+
+def test_torch_sigmoid_focal_target_gradient_of_float16_is_computed_in_float32():
+    """float16 logits and soft targets: the target gradient is computed in float32 and rounded
+    once to float16 (a float16 computation is a unit in the last place off or more on some of
+    these 400 elements), against autograd of the written formula in float64."""
+    rng = np.random.default_rng(12)
+    z16 = torch.tensor(rng.normal(size=400) * 3, dtype=torch.float16)
+    t16 = torch.tensor(rng.uniform(0, 1, size=400), dtype=torch.float16, requires_grad=True)
+    ct.sigmoid_focal_loss(z16, t16, reduction="sum").backward()
+    assert t16.grad.dtype == torch.float16
+    z, t = z16.double(), t16.detach().double().requires_grad_()
+    ce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    q = torch.sigmoid(z) * (1 - t) + torch.sigmoid(-z) * t  # 1 - p_t
+    ((0.25 * t + 0.75 * (1 - t)) * ce * q**2).sum().backward()
+    rounded_once(t16.grad, t.grad.numpy(), "float16", n_ops=40)
