@@ -267,9 +267,8 @@ def hard_label_fast(
     xp.subtract(z, m, out=g)
     xp.exp(g, out=g)
     s = xp.sum(g, 1, keepdim=True)
-    log_s = xp.log(s)[:, 0]
     y_col = y.unsqueeze(1)
-    losses = _hard_label_gap(m, xp.gather(z, 1, y_col).squeeze(1), log_s)
+    losses = _hard_label_gap(m, xp.gather(z, 1, y_col).squeeze(1), xp.log(s).squeeze(1))
     if reduction == "none":
         reduced = losses
     else:
@@ -279,8 +278,9 @@ def hard_label_fast(
     if not want_grad:
         return reduced, losses, None
     scale = mean_scale(float(num_rows)) if reduction == "mean" else 1.0
-    _scale_softmax(xp, g, xp.full((num_rows,), scale, dtype=z.dtype, device=z.device), s)
-    g.scatter_add_(1, y_col, xp.full((num_rows, 1), -scale, dtype=z.dtype, device=z.device))
+    w_scaled = xp.full((num_rows,), scale, dtype=z.dtype, device=z.device)  # = 1 * scale
+    _scale_softmax(xp, g, w_scaled, s)
+    g.scatter_add_(1, y_col, w_scaled.neg_().unsqueeze(1))  # x - v is x + (-v), exactly
     return reduced, losses, g
 
 
