@@ -424,3 +424,36 @@ def test_torch_sigmoid_focal_target_gradient_of_float16_is_computed_in_float32()
     q = torch.sigmoid(z) * (1 - t) + torch.sigmoid(-z) * t  # 1 - p_t
     ((0.25 * t + 0.75 * (1 - t)) * ce * q**2).sum().backward()
     rounded_once(t16.grad, t.grad.numpy(), "float16", n_ops=40)
+
+
+def test_torch_target_gradient_with_logit_softcap_is_that_of_the_capped_logits():
+    """Probability targets that require grad, with logit soft-capping (c tanh(z / c)) and
+    label smoothing: the target gradient is PyTorch's, through the explicitly capped logits."""
+    rng = np.random.default_rng(11)
+    z = torch.tensor(rng.normal(size=(4, 5)) * 8)
+    p0 = torch.softmax(torch.tensor(rng.normal(size=(4, 5))), 1)
+    t, t_ref = p0.clone().requires_grad_(), p0.clone().requires_grad_()
+    ct.softmax_cross_entropy(z, t, label_smoothing=0.1, logit_softcap=5.0).backward()
+    F.cross_entropy(5.0 * torch.tanh(z / 5.0), t_ref, label_smoothing=0.1).backward()
+    torch.testing.assert_close(t.grad, t_ref.grad, rtol=64 * EPS64, atol=64 * EPS64)
+
+
+def test_linear_ce_with_a_one_rank_group_passes_z_loss_and_logit_softcap_on():
+    """On one rank, group= with z_loss and logit_softcap gives the loss and gradients of the
+    call without group (which tests/test_logit_regularizers.py checks against the formula)."""
+    rng = np.random.default_rng(13)
+    x0, w0 = rng.normal(size=(5, 4)) * 3, rng.normal(size=(6, 4)) * 3
+    y = torch.tensor([0, 1, 5, 3, 2])
+    kw = {"z_loss": 1e-2, "logit_softcap": 4.0}
+    results = []
+    for group in (None, "world"):
+        x, w = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+        with _one_rank_group() if group else contextlib.nullcontext():
+            loss = ct.linear_cross_entropy(
+                x, w, y, group=dist.group.WORLD if group else None, **kw)
+            loss.backward()
+        results.append((loss.detach(), x.grad, w.grad))
+    plain = ct.linear_cross_entropy(torch.tensor(x0), torch.tensor(w0), y)
+    assert abs(float(plain) - float(results[0][0])) > 1e-3  # the two terms change the loss
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=64 * EPS64, atol=64 * EPS64)
