@@ -140,8 +140,8 @@ MUTANTS = [
         "softmax_ce_hard_label_loss_scaled",
         "softmax cross entropy",
         "_softmax_ce.py",
-        "                gap = (m[:, 0] - z_y) + log_s\n",
-        "                gap = ((m[:, 0] - z_y) + log_s) * (1 + 1e-3)\n",
+        "    return (m[:, 0] - z_y) + log_s\n",
+        "    return ((m[:, 0] - z_y) + log_s) * (1 + 1e-3)\n",
         ("03", "05", "07", "08", "09"),
     ),
     Mutant(
@@ -156,8 +156,8 @@ MUTANTS = [
         "softmax_ce_hard_label_grad_too_small",
         "softmax cross entropy gradient",
         "_softmax_ce.py",
-        "                        xp.multiply(g, mult[:, None] / s, out=g)\n",
-        "                        xp.multiply(g, mult[:, None] / s * (1 - 1e-3), out=g)\n",
+        "    xp.multiply(g, mult[:, None] / s, out=g)\n",
+        "    xp.multiply(g, mult[:, None] / s * (1 - 1e-3), out=g)\n",
         ("05", "09", "08", "10"),
     ),
     Mutant(
