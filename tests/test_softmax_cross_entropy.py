@@ -413,3 +413,37 @@ def test_numpy_backend_many_blocks_on_many_threads(monkeypatch, threads):
     ref.backward()
     assert_close(loss, ref.detach().numpy(), "float32")
     assert_close(grad, z.grad.numpy(), "float32", tol=(1e-4, 1e-10))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3000), (64, 1000), (5, 4)])
+def test_torch_short_path_is_bitwise_the_general_path(dtype, reduction, shape):
+    """The common call (2-D logits, int64 indices, no knob) takes a short path with less Python;
+    it must run the general path's arithmetic: loss and gradient bitwise equal, -inf logits,
+    large logits and an upstream gradient that is not 1 included."""
+    import ce_lib.torch as ct
+    from ce_lib.torch.losses import _HardLabelCrossEntropy, _SoftmaxCrossEntropy
+
+    g = torch.Generator().manual_seed(sum(shape))
+    z = torch.randn(shape, generator=g, dtype=torch.float64).mul(30).to(dtype)
+    if shape[1] > 1:
+        z[0, -1] = -math.inf  # a masked class
+    y = torch.randint(0, shape[1], (shape[0],), generator=g)
+    y[0] = 0
+    upstream = torch.rand(shape[0] if reduction == "none" else (), generator=g,
+                          dtype=torch.float64).to(dtype) + 0.5
+    results = []
+    for run in (lambda t: _HardLabelCrossEntropy.apply(t, y, reduction),
+                lambda t: _SoftmaxCrossEntropy.apply(t, y, None, -100, reduction, 0.0, 0.0,
+                                                     None),
+                lambda t: ct.softmax_cross_entropy(t, y, reduction=reduction)):
+        for up in (None, upstream):
+            zl = z.clone().requires_grad_()
+            loss = run(zl)
+            loss.backward(torch.ones_like(loss) if up is None else up)
+            results.append((loss.detach(), zl.grad))
+    short, general = results[0:2] + results[4:6], results[2:4] * 2
+    for (loss_a, grad_a), (loss_b, grad_b) in zip(short, general, strict=True):
+        assert torch.equal(loss_a, loss_b)
+        assert torch.equal(grad_a, grad_b)
