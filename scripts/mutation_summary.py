@@ -23,13 +23,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def verdicts() -> dict[str, str]:
-    """mutant name -> its verdict in mutation/survivors.md (equivalent, killed since, open)."""
+def verdicts(record: str = "last_run") -> dict[str, str]:
+    """mutant name -> its verdict (equivalent, killed since, open) in mutation/survivors.md, or,
+    first, in mutation/RECORD_survivors.md: a run of changed code numbers a changed function's
+    mutants anew, so its names can name other mutants than the full run's."""
     found = {}
-    for line in (REPO / "mutation/survivors.md").read_text().splitlines():
-        match = re.match(r"\| `([^`]+)` \| ([a-z ]+?) \|", line)
-        if match:
-            found[match.group(1)] = match.group(2)
+    for name in ("survivors.md", f"{record}_survivors.md"):
+        path = REPO / "mutation" / name
+        for line in path.read_text().splitlines() if path.exists() else []:
+            match = re.match(r"\| `([^`]+)` \| ([a-z ]+?) \|", line)
+            if match:
+                found[match.group(1)] = match.group(2)
     return found
 
 
@@ -41,7 +45,7 @@ def main() -> None:
     stats = json.loads((work / "mutants/mutmut-cicd-stats.json").read_text())
     results = (REPO / "mutation" / results_file).read_text().splitlines()
     survivors = [line.split(":")[0].strip() for line in results if line.endswith(": survived")]
-    reviewed = verdicts()
+    reviewed = verdicts(record)
     count = Counter(reviewed.get(name, "unreviewed") for name in survivors)
     equivalent, killed_since = count["equivalent"], count["killed since"]
     still_open, unreviewed = count["open"], count["unreviewed"]
