@@ -187,12 +187,28 @@ def _bad_inputs(rank: int, world: int) -> dict[str, tuple[str, str, float]]:
     return out
 
 
+SUBGROUP_CASE = {"target": "index", "eps": 0.0, "linear": True, "seed": 7}
+SUBGROUP_CLASSES = 6
+
+
+def _subgroup_losses(rank: int, world: int) -> list[float]:
+    """Each rank alone in a group of its own (a proper subgroup of the world), holding the whole
+    vocabulary: the loss must be the single-process one, so the group must be the one passed."""
+    groups = [dist.new_group([r]) for r in range(world)]  # every rank creates every group
+    inp = _inputs(SUBGROUP_CASE, SUBGROUP_CLASSES)
+    x, w, t = inp["x"], inp["lw"], inp["t"]
+    mine = groups[rank]
+    return [float(ct.linear_cross_entropy(x, w, t, group=mine)),
+            float(ct.vocab_parallel_cross_entropy(x @ w.T, t, group=mine))]
+
+
 def _worker(rank: int, world: int) -> dict[str, Any]:
     splits = WORLD_SPLITS[world]
     return {
         "cases": [_run_case(c, splits, rank) for c in CASES],
         "bad": _bad_inputs(rank, world),
         "normalization": demos.normalization(rank, world),
+        "subgroup": _subgroup_losses(rank, world),
     }
 
 
@@ -362,6 +378,17 @@ def test_bad_input_raises_on_every_rank(group_run: Any, case: str) -> None:
         assert phrase in message, message
         assert seconds < 5  # nobody waited for a timeout
     assert len({r["bad"]["after"][1] for r in results}) == 1  # the group is still in step
+
+
+def test_a_proper_subgroup_is_the_group_used(group_run: Any) -> None:
+    """With each rank alone in its own group, every rank computes the whole vocabulary's loss
+    (the world would wrongly combine the ranks' copies as shards of a larger vocabulary)."""
+    _, results = group_run
+    inp = _inputs(SUBGROUP_CASE, SUBGROUP_CLASSES)
+    expected = float(F.cross_entropy(inp["x"] @ inp["lw"].T, inp["t"], ignore_index=IGNORE))
+    for rank_result in results:
+        for loss in rank_result["subgroup"]:
+            assert math.isclose(loss, expected, rel_tol=1e-12), (loss, expected)
 
 
 def test_normalization_recipe(group_run: Any) -> None:
