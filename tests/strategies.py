@@ -12,12 +12,14 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -622,6 +624,19 @@ def torch_linear_ce_and_grads(case: LinearCase, upstream: Any = None
     else:
         loss.backward()
     return loss.detach(), [x.grad, w.grad, None if b is None else b.grad]
+
+
+@contextlib.contextmanager
+def one_rank_group() -> Any:
+    """A gloo process group of this process alone (127.0.0.1, bounded by timeouts), destroyed on
+    exit: the distributed code paths run in the test process, where coverage and mutmut see them."""
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=30))
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1,
+                            timeout=timedelta(seconds=30))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 @contextlib.contextmanager

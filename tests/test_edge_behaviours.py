@@ -11,8 +11,6 @@ import contextlib
 import math
 import re
 import threading
-from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
@@ -21,7 +19,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from strategies import LD, NUMPY, backends, to_np
+from strategies import LD, NUMPY, backends, one_rank_group, to_np
 from test_pinned_behaviours import _half_rows, rounded_once
 
 import ce_lib.numpy as cn
@@ -242,17 +240,6 @@ def test_torch_messages_for_arguments_that_must_not_require_grad():
 # --- linear_cross_entropy(group=...): the distributed branch, on a one-rank gloo group ---------
 
 
-@contextlib.contextmanager
-def _one_rank_group() -> Iterator[None]:
-    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=30))
-    dist.init_process_group("gloo", store=store, rank=0, world_size=1,
-                            timeout=timedelta(seconds=30))
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 def test_linear_ce_with_a_one_rank_group_passes_every_argument_on():
     """With group= on one rank, every argument reaches the vocabulary-parallel code: the loss and
     gradients equal PyTorch's cross entropy of the formed logits (bias, class weights, "sum",
@@ -263,7 +250,7 @@ def test_linear_ce_with_a_one_rank_group_passes_every_argument_on():
     y = torch.tensor([0, 1, 5, 3, 1])
     x, w, b = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
     xr, wr, br = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-    with _one_rank_group():
+    with one_rank_group():
         loss = ct.linear_cross_entropy(x, w, y, linear_bias=b, weight=cw, reduction="sum",
                                        ignore_index=1, label_smoothing=0.1, chunk_size=2,
                                        group=dist.group.WORLD)
@@ -448,7 +435,7 @@ def test_linear_ce_with_a_one_rank_group_passes_z_loss_and_logit_softcap_on():
     results = []
     for group in (None, "world"):
         x, w = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
-        with _one_rank_group() if group else contextlib.nullcontext():
+        with one_rank_group() if group else contextlib.nullcontext():
             loss = ct.linear_cross_entropy(
                 x, w, y, group=dist.group.WORLD if group else None, **kw)
             loss.backward()

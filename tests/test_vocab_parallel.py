@@ -8,10 +8,8 @@ inside it, and check the results here against ``F.cross_entropy`` of the full lo
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from strategies import one_rank_group
 
 import ce_lib.torch as ct
 from ce_lib.torch.vocab_parallel import _loss, demos, launch
@@ -407,21 +406,10 @@ def test_normalization_recipe(group_run: Any) -> None:
 # In this process: a one-rank group, no group at all, and the launcher's failure reports.
 
 
-@contextlib.contextmanager
-def _one_rank_group() -> Iterator[None]:
-    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=30))
-    dist.init_process_group("gloo", store=store, rank=0, world_size=1,
-                            timeout=timedelta(seconds=30))
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[_name(c) for c in CASES])
 def test_one_rank_group(index: int) -> None:
     c = CASES[index]
-    with _one_rank_group():
+    with one_rank_group():
         result = _run_case(c, [9], 0)
     ref_loss, ref_grads = _reference(c, 9)
     _close(result["loss"], ref_loss, _dtype(c))
@@ -499,7 +487,7 @@ def test_without_process_group_is_softmax_cross_entropy() -> None:
 )
 def test_bad_input_one_rank(call: Any, error: type[Exception], match: str) -> None:
     inp = _inputs({"seed": 4, "eps": 0.0}, 9)
-    with _one_rank_group(), pytest.raises(error, match=match):
+    with one_rank_group(), pytest.raises(error, match=match):
         call(inp["z"], inp["t"])
 
 
@@ -518,7 +506,7 @@ def test_launcher_reports_a_failed_rank() -> None:
 
 def test_chapter_experiments_on_one_rank() -> None:
     """The chapter's experiments, in this process on a one-rank group, hold as on two."""
-    with _one_rank_group():
+    with one_rank_group():
         out = demos.chapter(0, 1, splits=([9], [7]))
     for name, r in out["knobs"].items():
         if name != "every target ignored":
@@ -611,7 +599,7 @@ def test_an_error_travels_to_every_rank() -> None:
 def test_more_bad_targets_and_weights(kwargs: dict[str, Any], match: str) -> None:
     z = torch.zeros(4, 3, dtype=torch.float64)
     t = kwargs.get("t", torch.tensor([0, 1, 2, 0]))
-    with _one_rank_group(), pytest.raises(ValueError, match=match):
+    with one_rank_group(), pytest.raises(ValueError, match=match):
         ct.vocab_parallel_cross_entropy(z, t, weight=kwargs.get("w"))
 
 
@@ -624,7 +612,7 @@ def test_z_loss_skips_ignored_rows_even_of_minus_inf() -> None:
     counted = inp["t"] != IGNORE
     zv = z.clone().requires_grad_()
     zr = z[counted].clone().requires_grad_()
-    with _one_rank_group():
+    with one_rank_group():
         loss = ct.vocab_parallel_cross_entropy(zv, inp["t"], weight=inp["w"], label_smoothing=0.1,
                                                z_loss=0.05)
         loss.backward()
@@ -639,7 +627,7 @@ def test_regularizers_off_change_nothing() -> None:
     """z_loss=0.0 and logit_softcap=None given explicitly: bit for bit the call without them."""
     inp = _inputs({"seed": 8, "eps": 0.0}, 9)
     results = []
-    with _one_rank_group():
+    with one_rank_group():
         for kw in ({}, {"z_loss": 0.0, "logit_softcap": None}):
             z = inp["z"].clone().requires_grad_()
             loss = ct.vocab_parallel_cross_entropy(z, inp["t"], weight=inp["w"],
@@ -652,7 +640,7 @@ def test_regularizers_off_change_nothing() -> None:
 
 def test_empty_batch() -> None:
     z = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
-    with _one_rank_group():
+    with one_rank_group():
         loss = ct.vocab_parallel_cross_entropy(z, torch.zeros(0, dtype=torch.int64))
         loss.backward()
     assert float(loss.detach()) == 0.0 and z.grad.shape == (0, 3)  # an empty mean is 0
@@ -663,7 +651,7 @@ def test_linear_default_chunk_size() -> None:
     inp = _inputs({"seed": 5, "eps": 0.0}, 9)
     x = inp["x"].clone().requires_grad_()
     xr = inp["x"].clone().requires_grad_()
-    with _one_rank_group():
+    with one_rank_group():
         loss = ct.linear_cross_entropy(x, inp["lw"], inp["t"], group=dist.group.WORLD)
         loss.backward()
     ref = F.cross_entropy(F.linear(xr, inp["lw"]), inp["t"])
@@ -679,7 +667,7 @@ def test_half_precision_is_computed_in_float32(dtype: torch.dtype,
                                                regularizers: dict[str, Any]) -> None:
     inp = _inputs({"seed": 6, "eps": 0.1}, 9)
     z = inp["z"].to(dtype).requires_grad_()
-    with _one_rank_group():
+    with one_rank_group():
         loss = ct.vocab_parallel_cross_entropy(z, inp["t"], label_smoothing=0.1, **regularizers)
         loss.backward()
     z32 = z.detach().float().requires_grad_()
