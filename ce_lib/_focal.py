@@ -36,7 +36,6 @@ target column of the gradient is ``-w_y F u``, not ``p_y - 1``.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 from . import _softmax_ce
@@ -46,9 +45,7 @@ from ._reduction import mean_scale, reduce
 
 def check_gamma(gamma: object) -> float:
     """The focusing parameter: a finite real number >= 0."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(f"gamma must be a real number, got {type(gamma).__name__}")
-    value = float(gamma)
+    value = v.real_number(gamma, "gamma", "a real number")
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"gamma must be finite and non-negative, got {value}")
     return value
@@ -56,9 +53,7 @@ def check_gamma(gamma: object) -> float:
 
 def check_alpha(alpha: object) -> float:
     """The balancing weight of the positive class: finite, at most 1; negative disables it."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}")
-    value = float(alpha)
+    value = v.real_number(alpha, "alpha", "a real number")
     if not (math.isfinite(value) and value <= 1):
         raise ValueError(
             "alpha must be finite and at most 1 (a negative alpha disables the balancing "

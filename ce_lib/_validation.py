@@ -52,12 +52,17 @@ def check_reduction(reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
+def real_number(value: object, name: str, expected: str = "a float") -> float:
+    """``value`` as a float; TypeError naming ``name`` unless it is a real number (bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return float(value)
+
+
 def check_label_smoothing(label_smoothing: object) -> float:
     if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:
         return label_smoothing
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"label_smoothing must be a float, got {type(label_smoothing).__name__}")
-    value = float(label_smoothing)
+    value = real_number(label_smoothing, "label_smoothing")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {value}")
     return value
@@ -67,9 +72,7 @@ def check_z_loss(z_loss: object) -> float:
     """``z_loss``: the weight of PaLM's z-loss term, a finite real number >= 0 (0 turns it off)."""
     if type(z_loss) in _FLOAT_OR_INT and 0 <= z_loss < math.inf:
         return float(z_loss)
-    if isinstance(z_loss, bool) or not isinstance(z_loss, numbers.Real):
-        raise TypeError(f"z_loss must be a float, got {type(z_loss).__name__}")
-    value = float(z_loss)
+    value = real_number(z_loss, "z_loss")
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"z_loss must be a finite number >= 0, got {value}")
     return value
@@ -81,11 +84,7 @@ def check_logit_softcap(logit_softcap: object) -> float | None:
         return None
     if type(logit_softcap) in _FLOAT_OR_INT and 0 < logit_softcap < math.inf:
         return float(logit_softcap)
-    if isinstance(logit_softcap, bool) or not isinstance(logit_softcap, numbers.Real):
-        raise TypeError(
-            f"logit_softcap must be a float or None, got {type(logit_softcap).__name__}"
-        )
-    value = float(logit_softcap)
+    value = real_number(logit_softcap, "logit_softcap", "a float or None")
     if not (math.isfinite(value) and value > 0.0):
         raise ValueError(f"logit_softcap must be a finite number > 0 or None, got {value}")
     return value
