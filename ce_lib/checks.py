@@ -7,7 +7,7 @@ last bits of a residual differ between CPUs, BLAS kernels and thread counts; the
 does not)::
 
     >>> check_close("softmax sums to one", p.sum(), 1.0, rtol=4 * EPS64)
-    ✓ softmax sums to one (rtol 8.9e-16)
+    ✓ softmax sums to one (rtol 4·EPS64)
 
 Tolerances should follow from the mathematics and the dtype: a few units of
 :data:`EPS64` (``2**-52``) for a float64 identity, a few units of :data:`EPS32` for float32,
@@ -68,6 +68,12 @@ def _to_float64(x: Any) -> np.ndarray:
 
 
 def _fmt(v: float) -> str:
+    """A tolerance, as a whole number of :data:`EPS64` when it is one (``4·EPS64``, as the code
+    writes it; ``8.9e-16`` would read like a residual), else to 2 significant digits."""
+    if 0 < v < 1e-10:
+        units = round(v / EPS64)
+        if units >= 1 and abs(v / EPS64 - units) <= 1e-9 * units:
+            return f"{units}·EPS64"
     return f"{v:.2g}" if v != 0 else "0"
 
 

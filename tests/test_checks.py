@@ -47,7 +47,9 @@ def test_check_failed_is_an_assertion_error() -> None:
 def test_close_passes_and_prints_the_tolerance_not_the_residual(capsys) -> None:
     a = np.array([1.0, 2.0 + 2 * EPS64])
     check_close("sums agree", a, np.array([1.0, 2.0]), rtol=4 * EPS64)
-    assert capsys.readouterr().out == "✓ sums agree (rtol 8.9e-16)\n"
+    assert capsys.readouterr().out == "✓ sums agree (rtol 4·EPS64)\n"
+    check_close("not a whole number of EPS64", 1.0, 1.0, rtol=2.5 * EPS64, atol=64 * EPS64)
+    assert capsys.readouterr().out == "✓ not a whole number of EPS64 (rtol 5.6e-16, atol 64·EPS64)\n"
     check_close("within atol", 1e-12, 0.0, atol=1e-9)
     assert capsys.readouterr().out == "✓ within atol (atol 1e-09)\n"
     check_close("both", 1.0, 1.0 + 1e-10, rtol=1e-9, atol=1e-12)
@@ -336,4 +338,4 @@ def test_glue_in_a_script_run_prints_nothing() -> None:
 def test_module_docstring_example_holds(capsys) -> None:
     p = np.array([0.2, 0.3, 0.5])
     checks.check_close("softmax sums to one", p.sum(), 1.0, rtol=4 * EPS64)
-    assert capsys.readouterr().out == "✓ softmax sums to one (rtol 8.9e-16)\n"
+    assert capsys.readouterr().out == "✓ softmax sums to one (rtol 4·EPS64)\n"
