@@ -250,38 +250,70 @@ def _scale_softmax(xp: Any, g: Any, mult: Any, s: Any) -> None:
     xp.multiply(g, mult[:, None] / s, out=g)
 
 
-def hard_label_fast(
-    xp: Any, z: Any, y: Any, reduction: str, want_grad: bool
-) -> tuple[Any, Any, Any]:
-    """The common case in one block, with less Python: the same operations, bitwise the same.
+_FLOAT_OR_INT = (float, int)
 
-    Torch tensors only (``xp`` is torch). For 2-D logits whose dtype is the compute dtype, in-range int64 class indices (checked by the
-    caller, as ``resolve_rows`` does) with no index equal to ``ignore_index``, no class weights,
-    no smoothing, no regularizer, and at most one block of rows. Returns ``(reduced, losses,
-    grad)``: the loss reduced as asked, the per-row losses and the gradient (or None), as the
-    general path computes them with ``rows.unit`` (``w_row * grad_scale`` is ``grad_scale``).
+
+def plain_hard_label(ops: Ops, z: Any, y: Any, ignore_index: object, reduction: object,
+                     label_smoothing: object, z_loss: object, max_elements: int) -> bool:
+    """Whether a call is the plain common case that a backend's short path may compute.
+
+    That is: 2-D logits of at most ``max_elements`` entries, one class index per row, all in
+    range (proved by one reduction), ``ignore_index`` out of range (so no row is ignored), no
+    smoothing and no z-loss, as plain Python numbers. The caller checks the array types and
+    that there is no class weight and no cap. Anything else takes the general path, which
+    validates it and explains what is wrong.
     """
+    if not (z.ndim == 2 and y.ndim == 1 and type(ignore_index) is int
+            and type(label_smoothing) in _FLOAT_OR_INT and label_smoothing == 0
+            and type(z_loss) in _FLOAT_OR_INT and z_loss == 0 and reduction in v.REDUCTIONS):
+        return False
+    num_rows, num_classes = z.shape
+    if (y.shape[0] != num_rows or not num_rows or not num_classes
+            or 0 <= ignore_index < num_classes or num_rows * num_classes > max_elements):
+        return False
+    lo, hi = ops.min_max(y)
+    return 0 <= lo and hi < num_classes
+
+
+def hard_label_fast(ops: Ops, z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any]:
+    """``softmax_cross_entropy`` for a :func:`plain_hard_label` call whose logits are of their
+    compute dtype and fit one block: the general path's operations, bitwise, without its
+    bookkeeping (per-row weights of 1, blocks, masks). Returns ``(loss, grad)`` as it does.
+    """
+    xp = ops.xp
     num_rows, num_classes = z.shape
     m = xp.amax(z, axis=1, keepdims=True)
-    g = xp.empty((num_rows, num_classes), dtype=z.dtype, device=z.device)
+    g = ops.empty((num_rows, num_classes), z.dtype, z)
     xp.subtract(z, m, out=g)
     xp.exp(g, out=g)
-    s = xp.sum(g, 1, keepdim=True)
-    y_col = y.unsqueeze(1)
-    losses = _hard_label_gap(m, xp.gather(z, 1, y_col).squeeze(1), xp.log(s).squeeze(1))
-    if reduction == "none":
-        reduced = losses
-    else:
-        reduced = losses.sum()
-        if reduction == "mean":
-            reduced = reduced * mean_scale(float(num_rows))
+    s = ops.row_sum(g)
+    losses = _hard_label_gap(m, ops.take_rows(z, y), xp.log(s)[:, 0])
+    reduced = reduce(losses, reduction, float(num_rows))
+    _explain_non_finite(ops, reduced, losses, reduction, z, 1)
+    loss = ops.astype(reduced, z.dtype)
     if not want_grad:
-        return reduced, losses, None
+        return loss, None
     scale = mean_scale(float(num_rows)) if reduction == "mean" else 1.0
-    w_scaled = xp.full((num_rows,), scale, dtype=z.dtype, device=z.device)  # = 1 * scale
+    w_scaled = xp.ones_like(y, dtype=z.dtype) * scale  # (the general path's w_row * scale)
     _scale_softmax(xp, g, w_scaled, s)
-    g.scatter_add_(1, y_col, w_scaled.neg_().unsqueeze(1))  # x - v is x + (-v), exactly
-    return reduced, losses, g
+    ops.sub_rows(g, y, w_scaled)
+    return loss, g
+
+
+def _explain_non_finite(ops: Ops, reduced: Any, losses: Any, reduction: str, logits: Any,
+                        class_axis: int) -> None:
+    """Raise the right error if the loss is not finite because of invalid logits.
+
+    A non-finite loss makes the sum or mean non-finite too (losses are >= 0, and NaN * 0 and
+    inf * 0 are NaN), so one scalar tells whether something is off. Valid input gives finite
+    losses, or +inf when a target class has logit -inf; find out which, reading the logits only
+    now that something is off.
+    """
+    finite = (math.isfinite(float(reduced)) if reduction != "none"
+              else bool(ops.xp.isfinite(losses).all()))
+    if not finite:
+        v.check_finite_logits(logits, "logits", allow_neg_inf=True)
+        v.check_not_all_masked(logits, class_axis)
 
 
 def _add_z_loss(
@@ -385,15 +417,7 @@ def softmax_cross_entropy(
                                  logit_softcap)
     reduced = reduce(losses if logits.ndim == 2 else losses.reshape(batch_shape), reduction,
                      rows.denominator)
-    # A non-finite loss makes the sum or mean non-finite too (losses are >= 0, and NaN * 0 and
-    # inf * 0 are NaN), so one scalar tells whether something is off.
-    finite = (math.isfinite(float(reduced)) if reduction != "none"
-              else bool(ops.xp.isfinite(losses).all()))
-    if not finite:
-        # Valid input gives finite losses, or +inf when a target class has logit -inf; find out
-        # which, reading the logits only now that something is off.
-        v.check_finite_logits(logits, "logits", allow_neg_inf=True)
-        v.check_not_all_masked(logits, class_axis)
+    _explain_non_finite(ops, reduced, losses, reduction, logits, class_axis)
     loss = ops.astype(reduced, logits.dtype)
     if grad is not None and logits.ndim > 2:
         shape = (logits.shape[0], *logits.shape[2:], num_classes)

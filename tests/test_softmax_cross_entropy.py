@@ -415,16 +415,8 @@ def test_numpy_backend_many_blocks_on_many_threads(monkeypatch, threads):
     assert_close(grad, z.grad.numpy(), "float32", tol=(1e-4, 1e-10))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-@pytest.mark.parametrize("shape", [(1, 1), (7, 3000), (64, 1000), (5, 4)])
-def test_torch_short_path_is_bitwise_the_general_path(dtype, reduction, shape):
-    """The common call (2-D logits, int64 indices, no knob) takes a short path with less Python;
-    it must run the general path's arithmetic: loss and gradient bitwise equal, -inf logits,
-    large logits and an upstream gradient that is not 1 included."""
-    import ce_lib.torch as ct
-    from ce_lib.torch.losses import _HardLabelCrossEntropy, _SoftmaxCrossEntropy
-
+def _small_case(shape, dtype, reduction):
+    """Logits with a masked class and large entries, targets, and a non-unit upstream gradient."""
     g = torch.Generator().manual_seed(sum(shape))
     z = torch.randn(shape, generator=g, dtype=torch.float64).mul(30).to(dtype)
     if shape[1] > 1:
@@ -433,17 +425,130 @@ def test_torch_short_path_is_bitwise_the_general_path(dtype, reduction, shape):
     y[0] = 0
     upstream = torch.rand(shape[0] if reduction == "none" else (), generator=g,
                           dtype=torch.float64).to(dtype) + 0.5
-    results = []
-    for run in (lambda t: _HardLabelCrossEntropy.apply(t, y, reduction),
-                lambda t: _SoftmaxCrossEntropy.apply(t, y, None, -100, reduction, 0.0, 0.0,
-                                                     None),
-                lambda t: ct.softmax_cross_entropy(t, y, reduction=reduction)):
-        for up in (None, upstream):
-            zl = z.clone().requires_grad_()
-            loss = run(zl)
-            loss.backward(torch.ones_like(loss) if up is None else up)
-            results.append((loss.detach(), zl.grad))
-    short, general = results[0:2] + results[4:6], results[2:4] * 2
-    for (loss_a, grad_a), (loss_b, grad_b) in zip(short, general, strict=True):
-        assert torch.equal(loss_a, loss_b)
-        assert torch.equal(grad_a, grad_b)
+    return z, y, upstream
+
+
+def _loss_and_grad(run, z, upstream):
+    zl = z.clone().requires_grad_()
+    loss = run(zl)
+    loss.backward(torch.ones_like(loss) if upstream is None else upstream)
+    return loss.detach(), zl.grad
+
+
+SMALL_SHAPES = [(1, 1), (7, 3000), (64, 1000), (5, 4), (64, 2048)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", SMALL_SHAPES)
+def test_torch_small_call_is_pytorch_to_the_bit(dtype, reduction, shape):
+    """The common small call (2-D logits, int64 indices, no knob) runs PyTorch's fused kernels:
+    loss and gradient equal F.cross_entropy's bit for bit, with -inf logits, large logits and an
+    upstream gradient that is not 1."""
+    import ce_lib.torch as ct
+
+    z, y, upstream = _small_case(shape, dtype, reduction)
+    for up in (None, upstream):
+        loss, grad = _loss_and_grad(lambda t: ct.softmax_cross_entropy(t, y, reduction=reduction),
+                                    z, up)
+        ref_loss, ref_grad = _loss_and_grad(
+            lambda t: torch.nn.functional.cross_entropy(t, y, reduction=reduction), z, up)
+        assert torch.equal(loss, ref_loss)
+        assert torch.equal(grad, ref_grad)
+    # The closed-form functions, and the focal loss at gamma = 0, give the same bits.
+    _, ref_grad = _loss_and_grad(
+        lambda t: torch.nn.functional.cross_entropy(t, y, reduction=reduction), z, None)
+    for name, value_and_grad in (
+            ("cross entropy", ct.softmax_cross_entropy_value_and_grad),
+            ("focal, gamma = 0", lambda t, y, reduction: ct.softmax_focal_loss_value_and_grad(
+                t, y, 0.0, reduction=reduction))):
+        loss, grad = value_and_grad(z, y, reduction=reduction)
+        assert torch.equal(loss, ref_loss), name
+        assert torch.equal(grad, ref_grad), name
+    assert torch.equal(ct.softmax_cross_entropy_grad(z, y, reduction=reduction), ref_grad)
+    focal_loss, focal_grad = _loss_and_grad(
+        lambda t: ct.softmax_focal_loss(t, y, 0, reduction=reduction), z, None)
+    assert torch.equal(focal_loss, ref_loss) and torch.equal(focal_grad, ref_grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", SMALL_SHAPES)
+def test_torch_one_pass_kernel_on_small_calls(dtype, reduction, shape):
+    """The one-pass kernel, which the small call no longer takes, still computes it: against
+    float64 autograd of F.cross_entropy, to the usual tolerances."""
+    from ce_lib.torch.losses import _SoftmaxCrossEntropy
+
+    z, y, upstream = _small_case(shape, dtype, reduction)
+    name = "float32" if dtype == torch.float32 else "float64"
+    for up in (None, upstream):
+        loss, grad = _loss_and_grad(
+            lambda t: _SoftmaxCrossEntropy.apply(t, y, None, -100, reduction, 0.0, 0.0, None),
+            z, up)
+        ref_loss, ref_grad = _loss_and_grad(
+            lambda t: torch.nn.functional.cross_entropy(t, y, reduction=reduction),
+            z.double(), None if up is None else up.double())
+        assert_close(loss, ref_loss, name)
+        assert_close(grad, ref_grad, name)
+
+
+def test_torch_small_call_threshold():
+    """Which path a call takes: the fused kernels up to 2**17 logits, the one-pass kernel above
+    (where it is faster and lighter) and whenever a knob, a weight or an ignored row is there."""
+    import ce_lib.torch as ct
+
+    def backward_name(*args, **kwargs):
+        return type(ct.softmax_cross_entropy(*args, **kwargs).grad_fn).__name__
+
+    z = torch.zeros(64, 2048, requires_grad=True)
+    y = torch.zeros(64, dtype=torch.int64)
+    assert backward_name(z, y) == "NllLossBackward0"
+    assert backward_name(torch.zeros(64, 2049, requires_grad=True), y) != "NllLossBackward0"
+    for kwargs in ({"weight": torch.ones(2048)}, {"label_smoothing": 0.1}, {"z_loss": 1e-4},
+                   {"logit_softcap": 30.0}, {"ignore_index": 0}):
+        assert backward_name(z, y, **kwargs) != "NllLossBackward0", kwargs
+    assert backward_name(z.half(), y) != "NllLossBackward0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3000), (64, 1000), (5, 4), (3, 500)])
+def test_numpy_short_path_is_bitwise_the_general_path(dtype, reduction, shape):
+    """ce_lib.numpy's common call (2-D logits, integer indices, no knob, one block) skips the
+    general path's bookkeeping; it must run its arithmetic: loss and gradient bitwise equal,
+    -inf logits and large logits included, and the public functions must take it."""
+    import ce_lib.numpy as cn
+    from ce_lib import _softmax_ce
+    from ce_lib.numpy._arrays import OPS
+
+    z, y, _ = _small_case(shape, torch.float64, reduction)
+    z, y = z.numpy().astype(dtype), y.numpy()
+    if shape == (3, 500):
+        z, y = np.asfortranarray(z), y.astype(np.int32)  # any layout, any integer dtype
+    assert _softmax_ce.plain_hard_label(OPS, z, y, -100, reduction, 0.0, 0.0, 1 << 19)
+    general = _softmax_ce.softmax_cross_entropy(
+        OPS, z, y, None, -100, reduction, 0.0, ("f", "i", None), True)
+    short = _softmax_ce.hard_label_fast(OPS, z, y, reduction, True)
+    public = cn.softmax_cross_entropy_value_and_grad(z, y, reduction=reduction)
+    for loss, grad in (short, public):
+        assert np.array_equal(loss, general[0]) and loss.dtype == general[0].dtype
+        assert np.array_equal(grad, general[1]) and grad.dtype == general[1].dtype
+    assert np.array_equal(cn.softmax_cross_entropy(z, y, reduction=reduction), general[0])
+    assert np.array_equal(cn.softmax_cross_entropy_grad(z, y, reduction=reduction), general[1])
+
+
+def test_torch_closed_form_functions_in_inference_mode():
+    """Without autograd (inference mode), the small call's value and gradient come from the
+    one-pass kernel: still F.cross_entropy's, to rounding, for the focal loss at gamma = 0 too."""
+    import ce_lib.torch as ct
+
+    z, y, _ = _small_case((64, 1000), torch.float32, "mean")
+    ref_loss, ref_grad = _loss_and_grad(
+        lambda t: torch.nn.functional.cross_entropy(t, y), z.double(), None)
+    with torch.inference_mode():
+        frozen = z.clone()  # an inference tensor
+        results = [ct.softmax_cross_entropy_value_and_grad(frozen, y),
+                   ct.softmax_focal_loss_value_and_grad(frozen, y, 0.0)]
+    for loss, grad in results:
+        assert_close(loss, ref_loss, "float32")
+        assert_close(grad, ref_grad, "float32")

@@ -135,6 +135,9 @@ def softmax_cross_entropy(
     return loss
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _softmax_ce_numpy(
     logits: Any,
     target: Any,
@@ -148,6 +151,12 @@ def _softmax_ce_numpy(
 ) -> tuple[Any, Any]:
     z = as_array(logits, "logits")
     t = as_array(target, "target")
+    if (weight is None and logit_softcap is None and z.dtype in _FAST_DTYPES
+            and t.dtype.kind in "iu"
+            and _softmax_ce.plain_hard_label(OPS, z, t, ignore_index, reduction,
+                                             label_smoothing, z_loss, OPS.block_elements(z))):
+        with np.errstate(all="ignore"):
+            return _softmax_ce.hard_label_fast(OPS, z, t, reduction, want_grad)
     w = None if weight is None else as_array(weight, "weight")
     with np.errstate(all="ignore"):
         return _softmax_ce.softmax_cross_entropy(

@@ -2,7 +2,8 @@
 
 Each loss is a :class:`torch.autograd.Function` whose forward pass computes the loss and its
 gradient with respect to the logits (see :mod:`ce_lib._focal`); the backward pass only scales
-that gradient by the upstream one, as :func:`ce_lib.torch.softmax_cross_entropy` does.
+that gradient by the upstream one, as :func:`ce_lib.torch.softmax_cross_entropy` does. With
+``gamma = 0`` a small plain call is softmax cross entropy and takes its path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .. import _validation as v
 from .._docs import document
 from .._reduction import mean_scale
 from ._tensors import OPS, as_tensor, compute_dtype, kind
-from .losses import Reduction
+from .losses import Reduction, plain_small_call, small_hard_label, small_value_and_grad
 
 
 def _sigmoid_args(
@@ -94,6 +95,16 @@ def sigmoid_focal_loss_grad(
     return _sigmoid_forward(z, t, a, g, reduction, want_grad=True)[1].contiguous()
 
 
+def _is_small_cross_entropy(logits: Any, target: Any, gamma: object, weight: Any,
+                            ignore_index: object, reduction: object,
+                            need_autograd: bool = False) -> bool:
+    """gamma = 0 is softmax_cross_entropy: a small plain call takes its path, so the two agree
+    bit for bit as they do elsewhere (both run the one-pass kernel there)."""
+    return (type(gamma) in (float, int) and gamma == 0
+            and plain_small_call(logits, target, weight, ignore_index, reduction, 0.0, 0.0, None,
+                                 need_autograd))
+
+
 def _softmax_tensors(
     logits: Any, target: Any, weight: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -151,6 +162,8 @@ def softmax_focal_loss(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
+    if _is_small_cross_entropy(logits, target, gamma, weight, ignore_index, reduction):
+        return small_hard_label(logits, target, reduction)
     z, t, w = _softmax_tensors(logits, target, weight)
     if w is not None and w.requires_grad:
         raise ValueError("weight must not require grad: gradients with respect to class weights "
@@ -166,6 +179,9 @@ def softmax_focal_loss_value_and_grad(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    if _is_small_cross_entropy(logits, target, gamma, weight, ignore_index, reduction,
+                               need_autograd=True):
+        return small_value_and_grad(logits, target, reduction)
     z, t, w = _softmax_tensors(logits, target, weight)
     return _softmax_forward(z, t, w, gamma, ignore_index, reduction, want_grad=True)
 

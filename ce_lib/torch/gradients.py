@@ -10,7 +10,15 @@ from .. import _validation as v
 from .._docs import document
 from .._reduction import mean_scale
 from .activations import explain_nan, prepare
-from .losses import Reduction, _binary_args, _pos_weight, softmax_ce_forward, softmax_ce_tensors
+from .losses import (
+    Reduction,
+    _binary_args,
+    _pos_weight,
+    plain_small_call,
+    small_value_and_grad,
+    softmax_ce_forward,
+    softmax_ce_tensors,
+)
 
 
 def softmax_jacobian(logits: Any, axis: int = -1) -> torch.Tensor:
@@ -31,6 +39,9 @@ def softmax_cross_entropy_value_and_grad(
     z_loss: float = 0.0,
     logit_softcap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    if plain_small_call(logits, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                        logit_softcap, need_autograd=True):  # as backward() gives it, bitwise
+        return small_value_and_grad(logits, target, reduction)
     z, t, w = softmax_ce_tensors(logits, target, weight)
     return softmax_ce_forward(z.detach(), t.detach(), None if w is None else w.detach(),
                               ignore_index, reduction, label_smoothing, True, z_loss,
