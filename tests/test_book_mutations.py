@@ -145,6 +145,15 @@ MUTANTS = [
         ("03", "05", "07", "08", "09"),
     ),
     Mutant(
+        "torch_small_call_logits_scaled",
+        "softmax cross entropy",
+        "torch/losses.py",
+        "    loss = F.nll_loss(torch.log_softmax(logits, 1), target, reduction=reduction)\n",
+        "    loss = F.nll_loss(torch.log_softmax(logits * (1 + 1e-3), 1), target, "
+        "reduction=reduction)\n",
+        ("07", "14", "12"),
+    ),
+    Mutant(
         "softmax_ce_soft_label_loss_scaled",
         "softmax cross entropy",
         "_softmax_ce.py",
