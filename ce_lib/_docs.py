@@ -221,9 +221,9 @@ DOCS["softmax_cross_entropy"] = r"""Cross entropy between ``softmax(logits)`` an
     :math:`k = 10^{-4}`, Gemma 2 :math:`c = 30` for its final logits.
 
     Small plain calls (2-D float32/float64 logits of at most :math:`2^{17}` entries, int64
-    indices, no weight, no ignored element, no knob) run PyTorch's fused ``log_softmax`` and
-    ``nll_loss`` in the torch backend, whose loss and gradient are then ``F.cross_entropy``'s bit
-    for bit; everything else runs ce_lib's one-pass kernel (see the API reference).
+    indices, no weight, no ignored element, no knob) run ``F.cross_entropy`` itself in the torch
+    backend, after the same validation, so loss and gradient are PyTorch's bit for bit;
+    everything else runs ce_lib's one-pass kernel (see the API reference).
 
     Args:
         logits: unnormalised scores of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``: the class

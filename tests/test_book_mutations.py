@@ -148,9 +148,8 @@ MUTANTS = [
         "torch_small_call_logits_scaled",
         "softmax cross entropy",
         "torch/losses.py",
-        "    loss = F.nll_loss(torch.log_softmax(logits, 1), target, reduction=reduction)\n",
-        "    loss = F.nll_loss(torch.log_softmax(logits * (1 + 1e-3), 1), target, "
-        "reduction=reduction)\n",
+        "    loss = F.cross_entropy(logits, target, reduction=reduction)\n",
+        "    loss = F.cross_entropy(logits * (1 + 1e-3), target, reduction=reduction)\n",
         ("07", "14", "12"),
     ),
     Mutant(

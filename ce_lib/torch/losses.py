@@ -179,15 +179,17 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
 def small_hard_label(logits: torch.Tensor, target: torch.Tensor,
                       reduction: str) -> torch.Tensor:
-    """The common small call with PyTorch's fused kernels: ``nll_loss(log_softmax(z), y)``.
+    """The common small call, computed by ``F.cross_entropy`` itself (one call into PyTorch's
+    fused ``log_softmax`` and ``nll_loss``, whose backward is the same closed form,
+    ``softmax - onehot`` scaled by the upstream gradient).
 
-    At this size a call costs what its operations' overhead costs, and PyTorch's two fused
-    kernels (their backward is the same closed form, ``softmax - onehot`` scaled by the upstream
-    gradient) need fewer than the one-pass kernel; loss and gradient are then PyTorch's to the
-    bit. The class indices were proved in range by the caller; the logits are checked only if
-    the loss says something is off, as in the general path.
+    At this size a call costs what its operations' overhead costs, and the fused kernels need
+    fewer operations than the one-pass kernel; loss and gradient are then PyTorch's to the bit.
+    The caller proved every class index in range (so no element is ignored: PyTorch's NaN
+    gradients of an ignored row of -inf logits cannot arise); the logits are checked only if the
+    loss says something is off, as in the general path.
     """
-    loss = F.nll_loss(torch.log_softmax(logits, 1), target, reduction=reduction)
+    loss = F.cross_entropy(logits, target, reduction=reduction)
     value = loss.detach()
     # A non-finite loss makes the sum or mean non-finite too: one scalar tells.
     if not (math.isfinite(value.item()) if reduction != "none"
