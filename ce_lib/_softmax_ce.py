@@ -253,26 +253,24 @@ def _scale_softmax(xp: Any, g: Any, mult: Any, s: Any) -> None:
 _FLOAT_OR_INT = (float, int)
 
 
-def plain_hard_label(ops: Ops, z: Any, y: Any, ignore_index: object, reduction: object,
+def plain_hard_label(z: Any, y: Any, ignore_index: object, reduction: object,
                      label_smoothing: object, z_loss: object, max_elements: int) -> bool:
-    """Whether a call is the plain common case that a backend's short path may compute.
+    """Whether a call's arguments are those of the plain common case a backend's short path may
+    compute, all but the values of the class indices.
 
-    That is: 2-D logits of at most ``max_elements`` entries, one class index per row, all in
-    range (proved by one reduction), ``ignore_index`` out of range (so no row is ignored), no
-    smoothing and no z-loss, as plain Python numbers. The caller checks the array types and
-    that there is no class weight and no cap. Anything else takes the general path, which
-    validates it and explains what is wrong.
+    That is: 2-D logits of at most ``max_elements`` entries, one class index per row,
+    ``ignore_index`` out of range (so, once the caller has proved every index in range with one
+    reduction, no row is ignored), no smoothing and no z-loss, as plain Python numbers. The
+    caller also checks the array types and that there is no class weight and no cap. Anything
+    else takes the general path, which validates it and explains what is wrong.
     """
     if not (z.ndim == 2 and y.ndim == 1 and type(ignore_index) is int
             and type(label_smoothing) in _FLOAT_OR_INT and label_smoothing == 0
             and type(z_loss) in _FLOAT_OR_INT and z_loss == 0 and reduction in v.REDUCTIONS):
         return False
     num_rows, num_classes = z.shape
-    if (y.shape[0] != num_rows or not num_rows or not num_classes
-            or 0 <= ignore_index < num_classes or num_rows * num_classes > max_elements):
-        return False
-    lo, hi = ops.min_max(y)
-    return 0 <= lo and hi < num_classes
+    return not (y.shape[0] != num_rows or not num_rows or not num_classes
+                or 0 <= ignore_index < num_classes or num_rows * num_classes > max_elements)
 
 
 def hard_label_fast(ops: Ops, z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any]:

@@ -525,7 +525,7 @@ def test_numpy_short_path_is_bitwise_the_general_path(dtype, reduction, shape):
     z, y = z.numpy().astype(dtype), y.numpy()
     if shape == (3, 500):
         z, y = np.asfortranarray(z), y.astype(np.int32)  # any layout, any integer dtype
-    assert _softmax_ce.plain_hard_label(OPS, z, y, -100, reduction, 0.0, 0.0, 1 << 19)
+    assert _softmax_ce.plain_hard_label(z, y, -100, reduction, 0.0, 0.0, 1 << 19)
     general = _softmax_ce.softmax_cross_entropy(
         OPS, z, y, None, -100, reduction, 0.0, ("f", "i", None), True)
     short = _softmax_ce.hard_label_fast(OPS, z, y, reduction, True)

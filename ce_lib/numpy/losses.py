@@ -153,8 +153,9 @@ def _softmax_ce_numpy(
     t = as_array(target, "target")
     if (weight is None and logit_softcap is None and z.dtype in _FAST_DTYPES
             and t.dtype.kind in "iu"
-            and _softmax_ce.plain_hard_label(OPS, z, t, ignore_index, reduction,
-                                             label_smoothing, z_loss, OPS.block_elements(z))):
+            and _softmax_ce.plain_hard_label(z, t, ignore_index, reduction, label_smoothing,
+                                             z_loss, OPS.block_elements(z))
+            and 0 <= t.min() and t.max() < z.shape[1]):
         with np.errstate(all="ignore"):
             return _softmax_ce.hard_label_fast(OPS, z, t, reduction, want_grad)
     w = None if weight is None else as_array(weight, "weight")

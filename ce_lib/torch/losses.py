@@ -229,8 +229,17 @@ def plain_small_call(logits: Any, target: Any, weight: Any, ignore_index: object
                                         or logits.is_inference()))
             and target.dtype is torch.int64 and logits.dtype in _FAST_DTYPES
             and target.device == logits.device
-            and _softmax_ce.plain_hard_label(OPS, logits, target, ignore_index, reduction,
-                                             label_smoothing, z_loss, _SMALL_ELEMENTS))
+            and _softmax_ce.plain_hard_label(logits, target, ignore_index, reduction,
+                                             label_smoothing, z_loss, _SMALL_ELEMENTS)
+            and _indices_in_range(target, logits.shape[1]))
+
+
+def _indices_in_range(target: torch.Tensor, num_classes: int) -> bool:
+    """Every class index in [0, num_classes): one reduction (written out here, not through
+    ``OPS.min_max``: at this size each Python call shows in the time of a call)."""
+    lo, hi = torch.aminmax(target)  # then one transfer of both values from a device
+    lo, hi = (int(lo), int(hi)) if target.is_cpu else torch.stack((lo, hi)).tolist()
+    return 0 <= lo and hi < num_classes
 
 
 def softmax_cross_entropy(
