@@ -190,7 +190,7 @@ def loss_and_grad(
                 y = rows.safe_target if whole else rows.safe_target[start:stop]
                 w_row = rows.coeff_sum_per_row if whole else rows.coeff_sum_per_row[start:stop]
                 z_y = ops.take_rows(zb, y) if t is None else ops.take_rows(t, y) * cap
-                gap = _hard_label_gap(m, z_y, log_s)
+                gap = hard_label_gap(m, z_y, log_s)
                 if rows.unit:  # w_row * gap is gap, and no row lacks a weight
                     losses[start:stop] = gap
                 else:
@@ -205,7 +205,7 @@ def loss_and_grad(
                     w_scaled = w_row * grad_scale
                     mult = w_scaled if z_row is None else (w_row + z_row) * grad_scale
                     if t is None:
-                        _scale_softmax(xp, g, mult, s)
+                        scale_softmax(xp, g, mult[:, None], s)
                         ops.sub_rows(g, y, w_scaled)
                     else:  # the negated row, for the chain rule below (negation is exact)
                         xp.multiply(g, -(mult[:, None] / s), out=g)
@@ -240,14 +240,17 @@ def loss_and_grad(
     return losses, grad
 
 
-def _hard_label_gap(m: Any, z_y: Any, log_s: Any) -> Any:
+def hard_label_gap(m: Any, z_y: Any, log_s: Any) -> Any:
     """Per-row loss of a hard label: ``logsumexp(z) - z_y`` as ``(max - z_y) + log(sum)``."""
     return (m[:, 0] - z_y) + log_s
 
 
-def _scale_softmax(xp: Any, g: Any, mult: Any, s: Any) -> None:
-    """``g`` (the rows of ``exp(z - max)``) times ``mult / sum``, in place: ``mult`` softmax."""
-    xp.multiply(g, mult[:, None] / s, out=g)
+def scale_softmax(xp: Any, g: Any, mult: Any, s: Any) -> None:
+    """``g`` (the rows of ``exp(z - max)``) times ``mult / s``, in place: ``mult`` softmax.
+
+    ``s`` is the column of row sums; ``mult`` a column of per-row multipliers or one number.
+    """
+    xp.multiply(g, mult / s, out=g)
 
 
 _FLOAT_OR_INT = (float, int)
@@ -273,32 +276,7 @@ def plain_hard_label(z: Any, y: Any, ignore_index: object, reduction: object,
                 or 0 <= ignore_index < num_classes or num_rows * num_classes > max_elements)
 
 
-def hard_label_fast(ops: Ops, z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any]:
-    """``softmax_cross_entropy`` for a :func:`plain_hard_label` call whose logits are of their
-    compute dtype and fit one block: the general path's operations, bitwise, without its
-    bookkeeping (per-row weights of 1, blocks, masks). Returns ``(loss, grad)`` as it does.
-    """
-    xp = ops.xp
-    num_rows, num_classes = z.shape
-    m = xp.amax(z, axis=1, keepdims=True)
-    g = ops.empty((num_rows, num_classes), z.dtype, z)
-    xp.subtract(z, m, out=g)
-    xp.exp(g, out=g)
-    s = ops.row_sum(g)
-    losses = _hard_label_gap(m, ops.take_rows(z, y), xp.log(s)[:, 0])
-    reduced = reduce(losses, reduction, float(num_rows))
-    _explain_non_finite(ops, reduced, losses, reduction, z, 1)
-    loss = ops.astype(reduced, z.dtype)
-    if not want_grad:
-        return loss, None
-    scale = mean_scale(float(num_rows)) if reduction == "mean" else 1.0
-    w_scaled = xp.ones_like(y, dtype=z.dtype) * scale  # (the general path's w_row * scale)
-    _scale_softmax(xp, g, w_scaled, s)
-    ops.sub_rows(g, y, w_scaled)
-    return loss, g
-
-
-def _explain_non_finite(ops: Ops, reduced: Any, losses: Any, reduction: str, logits: Any,
+def explain_non_finite(ops: Ops, reduced: Any, losses: Any, reduction: str, logits: Any,
                         class_axis: int) -> None:
     """Raise the right error if the loss is not finite because of invalid logits.
 
@@ -415,7 +393,7 @@ def softmax_cross_entropy(
                                  logit_softcap)
     reduced = reduce(losses if logits.ndim == 2 else losses.reshape(batch_shape), reduction,
                      rows.denominator)
-    _explain_non_finite(ops, reduced, losses, reduction, logits, class_axis)
+    explain_non_finite(ops, reduced, losses, reduction, logits, class_axis)
     loss = ops.astype(reduced, logits.dtype)
     if grad is not None and logits.ndim > 2:
         shape = (logits.shape[0], *logits.shape[2:], num_classes)
