@@ -189,6 +189,26 @@ def test_numpy_rows_are_split_into_one_contiguous_range_per_thread(monkeypatch):
     assert [c[:2] for c in calls] == [(0, 10)]
 
 
+def test_numpy_threads_keep_the_callers_error_state(monkeypatch):
+    """Invalid logits on rows spread over two threads raise ce_lib's ValueError, with no NumPy
+    RuntimeWarning from a worker thread (warnings are errors in the tests): the blocks run with
+    the caller's np.errstate. The bug this pins: 'invalid value encountered in subtract'."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(arrays, "_POOL", None)
+    monkeypatch.setattr(arrays, "_BLOCK_ELEMENTS", 64)  # 8 rows of 8 classes per block
+    z = np.zeros((37, 8))
+    z[30] = np.inf  # inf - inf = NaN in a block the second thread computes
+    with pytest.raises(ValueError, match="logits"):
+        cn.softmax_cross_entropy_value_and_grad(z, np.zeros(37, dtype=np.int64))
+    seen = []
+    arrays.map_blocks(lambda first, last: seen.append(np.geterr()["invalid"]), 37, 8)
+    assert seen == ["warn", "warn"]
+    with np.errstate(invalid="ignore"):
+        seen.clear()
+        arrays.map_blocks(lambda first, last: seen.append(np.geterr()["invalid"]), 37, 8)
+    assert seen == ["ignore", "ignore"]
+
+
 def test_numpy_softmax_cross_entropy_on_two_threads_over_several_blocks(monkeypatch):
     """Rows spread over several blocks and two threads give PyTorch's float64 losses and
     gradient."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,11 @@ def map_blocks(run: Callable[[int, int], None], num_rows: int, block: int) -> No
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ce_lib")
     per_thread = -(-blocks // threads) * block
     bounds = [(i, min(i + per_thread, num_rows)) for i in range(0, num_rows, per_thread)]
-    for future in [_POOL.submit(run, first, last) for first, last in bounds]:
+    # Each block runs in a copy of the caller's context: NumPy keeps np.errstate (and the ufunc
+    # buffer size) in a context variable, which the pool's threads would otherwise not see.
+    futures = [_POOL.submit(contextvars.copy_context().run, run, first, last)
+               for first, last in bounds]
+    for future in futures:
         future.result()
 
 
