@@ -209,6 +209,24 @@ def test_numpy_threads_keep_the_callers_error_state(monkeypatch):
     assert seen == ["ignore", "ignore"]
 
 
+def test_numpy_row_buffer_sizes_and_restores_the_ufunc_buffer():
+    """row_buffer(C): a buffer of C rounded up to 16 elements for 256 <= C <= 4096, the
+    caller's buffer size otherwise, and the caller's again after the block, even on an error;
+    the public functions leave it as they found it."""
+    before = np.getbufsize()
+    for num_classes, inside in ((1000, 1008), (256, 256), (4096, 4096), (255, before),
+                                (4097, before), (0, before)):
+        with arrays.row_buffer(num_classes):
+            assert np.getbufsize() == inside, num_classes
+        assert np.getbufsize() == before
+    with pytest.raises(KeyError), arrays.row_buffer(1000):
+        raise KeyError
+    assert np.getbufsize() == before
+    cn.softmax_cross_entropy_value_and_grad(np.zeros((4, 1000)), np.zeros(4, dtype=np.int64))
+    cn.softmax_cross_entropy(np.zeros((2, 3, 1000)), np.zeros((2, 1000), dtype=np.int64))
+    assert np.getbufsize() == before
+
+
 def test_numpy_softmax_cross_entropy_on_two_threads_over_several_blocks(monkeypatch):
     """Rows spread over several blocks and two threads give PyTorch's float64 losses and
     gradient."""

@@ -10,7 +10,7 @@ from .. import _softmax_ce
 from .. import _validation as v
 from .._docs import LOG_CLAMP, document
 from .._reduction import mean_scale, reduce
-from ._arrays import OPS, as_array, compute_dtype, kind
+from ._arrays import OPS, as_array, compute_dtype, kind, row_buffer
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -185,10 +185,11 @@ def _softmax_ce_numpy(
             and _softmax_ce.plain_hard_label(z, t, ignore_index, reduction, label_smoothing,
                                              z_loss, OPS.block_elements(z))
             and 0 <= t.min() and t.max() < z.shape[1]):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), row_buffer(z.shape[1]):
             return _plain_hard_label(z, t, reduction, want_grad)
     w = None if weight is None else as_array(weight, "weight")
-    with np.errstate(all="ignore"):
+    num_classes = z.shape[min(1, z.ndim - 1)] if z.ndim else 0  # (the class axis, if valid)
+    with np.errstate(all="ignore"), row_buffer(num_classes):
         return _softmax_ce.softmax_cross_entropy(
             OPS,
             z,
