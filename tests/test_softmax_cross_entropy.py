@@ -554,3 +554,59 @@ def test_torch_closed_form_functions_in_inference_mode():
     for loss, grad in results:
         assert_close(loss, ref_loss, "float32")
         assert_close(grad, ref_grad, "float32")
+
+
+def test_torch_small_call_edges():
+    """The small-call path in the corners: an ignore_index equal to C (out of range, so the
+    path still applies), inference mode with an ordinary tensor, a knob or a weight that must
+    send the call elsewhere, and invalid logits that must still raise ce_lib's errors."""
+    import ce_lib.torch as ct
+
+    F = torch.nn.functional
+    z, y, _ = _small_case((8, 6), torch.float64, "mean")
+    z = z.clamp(min=-50)  # no -inf here
+    # ignore_index == C: no target equals it, PyTorch's bits
+    assert torch.equal(ct.softmax_cross_entropy(z, y, ignore_index=6), F.cross_entropy(z, y))
+    # inference mode, with an ordinary tensor and with an inference tensor: still F's bits
+    with torch.inference_mode():
+        frozen = z.clone()
+        for t in (z, frozen):
+            ref = F.cross_entropy(t, y)
+            assert torch.equal(ct.softmax_cross_entropy(t, y), ref)
+            assert torch.equal(ct.softmax_focal_loss(t, y, 0), ref)
+            loss, grad = ct.softmax_cross_entropy_value_and_grad(t, y)
+            assert_close(loss, ref, "float64")
+            assert_close(grad, (torch.softmax(t, 1) - F.one_hot(y, 6)) / 8, "float64")
+    # a weight or a cap changes the result, in every entry point
+    w = torch.linspace(0.5, 2.0, 6, dtype=torch.float64)
+    zw = z.clone().requires_grad_()
+    ref_w = F.cross_entropy(zw, y, weight=w)
+    (ref_w_grad,) = torch.autograd.grad(ref_w, zw)
+    ref_w = ref_w.detach()
+    for loss, grad in (ct.softmax_cross_entropy_value_and_grad(z, y, weight=w),
+                       ct.softmax_focal_loss_value_and_grad(z, y, 0.0, weight=w)):
+        assert_close(loss, ref_w, "float64")
+        assert_close(grad, ref_w_grad, "float64")
+    assert_close(ct.softmax_focal_loss(z, y, 0.0, weight=w), ref_w, "float64")
+    capped = z.clone().requires_grad_()
+    ref_c = F.cross_entropy(5.0 * torch.tanh(capped / 5.0), y)
+    (ref_c_grad,) = torch.autograd.grad(ref_c, capped)
+    ref_c = ref_c.detach()
+    loss, grad = ct.softmax_cross_entropy_value_and_grad(z, y, logit_softcap=5.0)
+    assert_close(loss, ref_c, "float64")
+    assert_close(grad, ref_c_grad, "float64")
+    # invalid logits: ce_lib's ValueError naming them; -inf at a target: +inf, no error
+    for reduction in ("mean", "none"):
+        for bad in (math.nan, math.inf):
+            zb = z.clone()
+            zb[3, 2] = bad
+            with pytest.raises(ValueError, match="logits"):
+                ct.softmax_cross_entropy(zb, y, reduction=reduction)
+        zb = z.clone()
+        zb[3] = -math.inf
+        with pytest.raises(ValueError, match="logits"):
+            ct.softmax_cross_entropy(zb, y, reduction=reduction)
+        zb = z.clone()
+        zb[3, y[3]] = -math.inf
+        out = ct.softmax_cross_entropy(zb, y, reduction=reduction)
+        assert torch.isinf(out).any() and not torch.isnan(out).any()
