@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -563,20 +564,35 @@ def test_torch_small_call_edges():
     import ce_lib.torch as ct
 
     F = torch.nn.functional
+    # (the one-pass kernel's bits differ from PyTorch's here, so bitwise checks tell the paths
+    # apart: at (64, 1000) float32, "none" losses and gradients both do)
+    big, big_y, _ = _small_case((64, 1000), torch.float32, "none")
+    # ignore_index == C: no target equals it, PyTorch's bits
+    loss, grad = _loss_and_grad(
+        lambda t: ct.softmax_cross_entropy(t, big_y, ignore_index=1000, reduction="none"),
+        big, None)
+    ref_loss, ref_grad = _loss_and_grad(
+        lambda t: F.cross_entropy(t, big_y, reduction="none"), big, None)
+    assert torch.equal(loss, ref_loss) and torch.equal(grad, ref_grad)
+    # inference mode, with an ordinary tensor and with an inference tensor: still F's bits
+    # (over these shapes and reductions the kernel's losses differ from F's in some bits)
+    for shape in ((64, 1000), (7, 3000), (5, 4)):
+        zs, ys, _ = _small_case(shape, torch.float32, "none")
+        zs = zs.clamp(min=-50)
+        with torch.inference_mode():
+            frozen = zs.clone()
+            for t, reduction in itertools.product((zs, frozen), ("mean", "sum", "none")):
+                ref = F.cross_entropy(t, ys, reduction=reduction)
+                assert torch.equal(ct.softmax_cross_entropy(t, ys, reduction=reduction), ref)
+                assert torch.equal(ct.softmax_focal_loss(t, ys, 0, reduction=reduction), ref)
+    with torch.inference_mode():
+        for t in (big, big.clone()):
+            loss, grad = ct.softmax_cross_entropy_value_and_grad(t, big_y)
+            assert_close(loss, F.cross_entropy(t.double(), big_y), "float32")
+            assert_close(grad, (torch.softmax(t.double(), 1) - F.one_hot(big_y, 1000)) / 64,
+                         "float32", check_dtype=False)
     z, y, _ = _small_case((8, 6), torch.float64, "mean")
     z = z.clamp(min=-50)  # no -inf here
-    # ignore_index == C: no target equals it, PyTorch's bits
-    assert torch.equal(ct.softmax_cross_entropy(z, y, ignore_index=6), F.cross_entropy(z, y))
-    # inference mode, with an ordinary tensor and with an inference tensor: still F's bits
-    with torch.inference_mode():
-        frozen = z.clone()
-        for t in (z, frozen):
-            ref = F.cross_entropy(t, y)
-            assert torch.equal(ct.softmax_cross_entropy(t, y), ref)
-            assert torch.equal(ct.softmax_focal_loss(t, y, 0), ref)
-            loss, grad = ct.softmax_cross_entropy_value_and_grad(t, y)
-            assert_close(loss, ref, "float64")
-            assert_close(grad, (torch.softmax(t, 1) - F.one_hot(y, 6)) / 8, "float64")
     # a weight or a cap changes the result, in every entry point
     w = torch.linspace(0.5, 2.0, 6, dtype=torch.float64)
     zw = z.clone().requires_grad_()
