@@ -158,13 +158,14 @@ def _plain_hard_label(
     losses = _softmax_ce.hard_label_gap(m, z[rows, t], np.log(s)[:, 0])
     reduced = reduce(losses, reduction, float(num_rows))
     _softmax_ce.explain_non_finite(OPS, reduced, losses, reduction, z, 1)
+    loss = reduced.astype(z.dtype, copy=False)  # (NumPy 1.x: float32 scalar * float is float64)
     if not want_grad:
-        return reduced, None
+        return loss, None
     scale = mean_scale(float(num_rows)) if reduction == "mean" else 1.0
     # NumPy rounds the number scale to the dtype, as the kernel rounds its weights 1 * scale.
     _softmax_ce.scale_softmax(np, g, scale, s)
     g[rows, t] -= scale
-    return reduced, g
+    return loss, g
 
 
 def _softmax_ce_numpy(
