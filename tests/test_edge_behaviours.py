@@ -209,7 +209,8 @@ def test_numpy_rows_are_split_into_one_contiguous_range_per_thread(monkeypatch):
 def test_numpy_threads_keep_the_callers_error_state(monkeypatch):
     """Invalid logits on rows spread over two threads raise ce_lib's ValueError, with no NumPy
     RuntimeWarning from a worker thread (warnings are errors in the tests): the blocks run with
-    the caller's np.errstate. The bug this pins: 'invalid value encountered in subtract'."""
+    the caller's np.errstate and ufunc buffer size, under NumPy 1.x (per thread) and 2.x (per
+    context) alike. The bug this pins: 'invalid value encountered in subtract'."""
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.setattr(arrays, "_POOL", None)
     monkeypatch.setattr(arrays, "_BLOCK_ELEMENTS", 64)  # 8 rows of 8 classes per block
@@ -224,6 +225,10 @@ def test_numpy_threads_keep_the_callers_error_state(monkeypatch):
         seen.clear()
         arrays.map_blocks(lambda first, last: seen.append(np.geterr()["invalid"]), 37, 8)
     assert seen == ["ignore", "ignore"]
+    with arrays.row_buffer(1000):  # and the caller's ufunc buffer size
+        seen.clear()
+        arrays.map_blocks(lambda first, last: seen.append(np.getbufsize()), 37, 8)
+    assert seen == [1008, 1008]
 
 
 def test_numpy_row_buffer_sizes_and_restores_the_ufunc_buffer():

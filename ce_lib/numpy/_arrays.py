@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -90,12 +89,27 @@ def map_blocks(run: Callable[[int, int], None], num_rows: int, block: int) -> No
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ce_lib")
     per_thread = -(-blocks // threads) * block
     bounds = [(i, min(i + per_thread, num_rows)) for i in range(0, num_rows, per_thread)]
-    # Each block runs in a copy of the caller's context: NumPy keeps np.errstate (and the ufunc
-    # buffer size) in a context variable, which the pool's threads would otherwise not see.
-    futures = [_POOL.submit(contextvars.copy_context().run, run, first, last)
+    futures = [_POOL.submit(_with_numpy_state, _numpy_state(), run, first, last)
                for first, last in bounds]
     for future in futures:
         future.result()
+
+
+def _numpy_state() -> tuple[dict[str, str], int]:
+    """The calling thread's np.errstate and ufunc buffer size, which the pool's threads would
+    not see otherwise (NumPy keeps them per thread, or per context from NumPy 2)."""
+    return np.geterr(), np.getbufsize()
+
+
+def _with_numpy_state(state: tuple[dict[str, str], int], run: Callable[[int, int], None],
+                      first: int, last: int) -> None:
+    errors, bufsize = state
+    with np.errstate(**errors):
+        old = np.setbufsize(bufsize)
+        try:
+            run(first, last)
+        finally:
+            np.setbufsize(old)
 
 
 def _take_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
