@@ -176,6 +176,15 @@ def assert_unchanged(arrays: list[Any], copies: list[Any]) -> None:
             np.testing.assert_array_equal(a, c)
 
 
+def assert_refused(fn: Any, args: tuple | list, kwargs: dict, exc: type, match: str) -> None:
+    """``fn(*args, **kwargs)`` raises ``exc`` matching ``match`` and modifies none of its
+    array arguments: bad input gets a clear error and changes nothing."""
+    copies = snapshot(*args, *kwargs.values())
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+    assert_unchanged([*args, *kwargs.values()], copies)
+
+
 # --------------------------------------------------------------------------------------------
 # Independent references (extended precision NumPy)
 # --------------------------------------------------------------------------------------------
