@@ -253,9 +253,6 @@ def scale_softmax(xp: Any, g: Any, mult: Any, s: Any) -> None:
     xp.multiply(g, mult / s, out=g)
 
 
-_FLOAT_OR_INT = (float, int)
-
-
 def plain_hard_label(z: Any, y: Any, ignore_index: object, reduction: object,
                      label_smoothing: object, z_loss: object, max_elements: int) -> bool:
     """Whether a call's arguments are those of the plain common case a backend's short path may
@@ -268,8 +265,8 @@ def plain_hard_label(z: Any, y: Any, ignore_index: object, reduction: object,
     else takes the general path, which validates it and explains what is wrong.
     """
     if not (z.ndim == 2 and y.ndim == 1 and type(ignore_index) is int
-            and type(label_smoothing) in _FLOAT_OR_INT and label_smoothing == 0
-            and type(z_loss) in _FLOAT_OR_INT and z_loss == 0 and reduction in v.REDUCTIONS):
+            and type(label_smoothing) in v.FLOAT_OR_INT and label_smoothing == 0
+            and type(z_loss) in v.FLOAT_OR_INT and z_loss == 0 and reduction in v.REDUCTIONS):
         return False
     num_rows, num_classes = z.shape
     return not (y.shape[0] != num_rows or not num_rows or not num_classes

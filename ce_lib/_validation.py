@@ -43,7 +43,7 @@ def _value(x: Any) -> float:
 
 # Plain Python floats and ints (the common case) skip the abstract-base-class checks, which cost
 # more than the rest of a small call's validation.
-_FLOAT_OR_INT = (float, int)
+FLOAT_OR_INT = (float, int)
 
 
 def check_reduction(reduction: object) -> str:
@@ -70,7 +70,7 @@ def check_label_smoothing(label_smoothing: object) -> float:
 
 def check_z_loss(z_loss: object) -> float:
     """``z_loss``: the weight of PaLM's z-loss term, a finite real number >= 0 (0 turns it off)."""
-    if type(z_loss) in _FLOAT_OR_INT and 0 <= z_loss < math.inf:
+    if type(z_loss) in FLOAT_OR_INT and 0 <= z_loss < math.inf:
         return float(z_loss)
     value = real_number(z_loss, "z_loss")
     if not (math.isfinite(value) and value >= 0.0):
@@ -82,7 +82,7 @@ def check_logit_softcap(logit_softcap: object) -> float | None:
     """``logit_softcap``: None (no capping) or the cap c of ``c * tanh(z / c)``, finite and > 0."""
     if logit_softcap is None:
         return None
-    if type(logit_softcap) in _FLOAT_OR_INT and 0 < logit_softcap < math.inf:
+    if type(logit_softcap) in FLOAT_OR_INT and 0 < logit_softcap < math.inf:
         return float(logit_softcap)
     value = real_number(logit_softcap, "logit_softcap", "a float or None")
     if not (math.isfinite(value) and value > 0.0):

@@ -46,9 +46,9 @@ def _block_elements(like: torch.Tensor) -> int:
     return 1 << 20 if like.device.type == "cpu" else 1 << 62
 
 
-def _min_max(x: torch.Tensor) -> tuple[int, int]:
-    lo, hi = torch.aminmax(x)  # one reduction; then one transfer of both values
-    return tuple(torch.stack((lo, hi)).tolist()) if x.device.type != "cpu" else (int(lo), int(hi))
+def min_max(x: torch.Tensor) -> tuple[int, int]:
+    lo, hi = torch.aminmax(x)  # one reduction; then one transfer of both values from a device
+    return (int(lo), int(hi)) if x.is_cpu else tuple(torch.stack((lo, hi)).tolist())
 
 
 def _take_rows(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ OPS = _softmax_ce.Ops(
     contiguous=lambda x: x.contiguous(),
     row_sum=lambda x: torch.sum(x, 1, keepdim=True),
     map_blocks=lambda run, num_rows, block: run(0, num_rows),  # torch ops use every core already
-    min_max=_min_max,
+    min_max=min_max,
     take_rows=_take_rows,
     sub_rows=_sub_rows,
 )

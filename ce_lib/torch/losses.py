@@ -12,7 +12,7 @@ from .. import _softmax_ce
 from .. import _validation as v
 from .._docs import LOG_CLAMP, document
 from .._reduction import mean_scale, reduce
-from ._tensors import OPS, as_tensor, compute_dtype, kind
+from ._tensors import OPS, as_tensor, compute_dtype, kind, min_max
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -235,10 +235,8 @@ def plain_small_call(logits: Any, target: Any, weight: Any, ignore_index: object
 
 
 def _indices_in_range(target: torch.Tensor, num_classes: int) -> bool:
-    """Every class index in [0, num_classes): one reduction (written out here, not through
-    ``OPS.min_max``: at this size each Python call shows in the time of a call)."""
-    lo, hi = torch.aminmax(target)  # then one transfer of both values from a device
-    lo, hi = (int(lo), int(hi)) if target.is_cpu else torch.stack((lo, hi)).tolist()
+    """Every class index in [0, num_classes), by one reduction."""
+    lo, hi = min_max(target)
     return 0 <= lo and hi < num_classes
 
 
